@@ -1,0 +1,42 @@
+"""The ``payments`` console script: one sub-command per service or tool.
+
+Sub-commands are resolved lazily so that ``payments psp-sim`` does not import Kafka, and so on.
+Each target is ``module:function`` taking the remaining argv and returning an exit code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "up": ("payments.devstack.up", "start broker, Redis, PSP simulator and every service"),
+    "down": ("payments.devstack.down", "stop a stack started by 'payments up'"),
+    "broker": ("payments.devstack.broker_cli", "run only a local Kafka broker (foreground)"),
+    "topics": ("payments.devstack.topics_cli", "create the topics on a broker"),
+    "gateway": ("payments.gateway.main", "run the HTTP gateway"),
+    "processor": ("payments.processor.main", "run one processor instance (exactly-once)"),
+    "projector": ("payments.gateway.projector_main", "run the results -> Redis read-model projector"),
+    "psp-sim": ("payments.psp_sim.main", "run the PSP simulator"),
+    "seed": ("payments.gateway.seed", "create API keys and the demo account"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: payments <command> [options]", "", "commands:"]
+    lines += [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in {"-h", "--help"} or args[0] not in COMMANDS:
+        print(usage(), file=sys.stderr if args and args[0] not in {"-h", "--help"} else sys.stdout)
+        return 0 if not args or args[0] in {"-h", "--help"} else 2
+    module = importlib.import_module(COMMANDS[args[0]][0])
+    rc: int = module.main(args[1:])
+    return rc
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""The one exception hierarchy. Exceptions carry a stable error code; only the HTTP edge maps codes to
+statuses (see ``payments.gateway.problems``)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    VALIDATION_ERROR = "validation_error"
+    MALFORMED_JSON = "malformed_json"
+    UNAUTHENTICATED = "unauthenticated"
+    FORBIDDEN = "forbidden"
+    NOT_A_MEMBER = "not_a_member"
+    ACCOUNT_NOT_FOUND = "account_not_found"
+    ACCOUNT_EXISTS = "account_exists"
+    PAYMENT_NOT_FOUND = "payment_not_found"
+    CURRENCY_MISMATCH = "currency_mismatch"
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    IDEMPOTENCY_KEY_MISSING = "idempotency_key_missing"
+    IDEMPOTENCY_KEY_INVALID = "idempotency_key_invalid"
+    IDEMPOTENCY_KEY_IN_USE = "idempotency_key_in_use"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    INTAKE_UNAVAILABLE = "intake_unavailable"
+    DEPENDENCY_UNAVAILABLE = "dependency_unavailable"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    INTERNAL_ERROR = "internal_error"
+
+
+class PaymentsError(Exception):
+    """Root of every error the project raises on purpose.
+
+    ``retriable`` says whether the same request may succeed if simply tried again later.
+    """
+
+    code: ErrorCode = ErrorCode.INTERNAL_ERROR
+    retriable: bool = False
+
+    def __init__(self, detail: str, *, code: ErrorCode | None = None, retriable: bool | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if code is not None:
+            self.code = code
+        if retriable is not None:
+            self.retriable = retriable
+
+
+class DecodeError(PaymentsError):
+    """A message on a topic could not be decoded: a poison record or an incompatible producer."""
+
+    code = ErrorCode.VALIDATION_ERROR

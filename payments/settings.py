@@ -1,0 +1,42 @@
+"""Settings shared by every service.
+
+Each service builds one frozen settings object in its ``main()`` and passes it down; nothing reads the
+environment anywhere else. Environment variables use the ``PAYMENTS_`` prefix with ``__`` as the nested
+delimiter, e.g. ``PAYMENTS_KAFKA__BOOTSTRAP=127.0.0.1:9092``.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TopicNames(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    commands: str = "payments.commands"
+    state: str = "payments.processor-state"
+    results: str = "payments.results"
+    ledger: str = "payments.ledger"
+    psp_requests: str = "payments.psp-requests"
+
+    def all(self) -> list[str]:
+        return [self.commands, self.state, self.results, self.ledger, self.psp_requests]
+
+
+class KafkaSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    bootstrap: str = "127.0.0.1:9092"
+    partitions: int = Field(default=64, ge=1)
+    topics: TopicNames = TopicNames()
+
+    def client_config(self) -> dict[str, str | int | bool]:
+        """Base librdkafka config. murmur2_random matches the Java client's key->partition function, which
+        every producer must share or the single-writer-per-account guarantee silently breaks."""
+        return {"bootstrap.servers": self.bootstrap, "partitioner": "murmur2_random"}
+
+
+class RedisSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    url: str = "redis://127.0.0.1:6379/0"

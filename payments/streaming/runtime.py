@@ -1,0 +1,239 @@
+"""The exactly-once consume-transform-produce loop (DESIGN §5).
+
+Per batch: begin -> transform each record (outputs + state writes) -> changelog records for the batch's
+dirty keys (explicit partition = input partition) -> input offsets into the transaction with the consumer's
+group metadata (KIP-447 fencing) -> commit. Abortable errors abort, restore the pre-batch state and seek
+back; fatal errors stop the process. No transaction is open across a poll, so rebalance callbacks never see
+one and only have to drop or restore partition state.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from payments.streaming import metrics
+from payments.streaming.errors import FatalStreamingError
+from payments.streaming.restore import restore_partitions
+from payments.streaming.settings import RuntimeSettings
+from payments.streaming.store import BatchState, PartitionStore
+from payments.streaming.types import InputRecord, StateCodec, Transformer
+
+log = logging.getLogger(__name__)
+
+
+class _Abort(Exception):
+    """Internal: the current transaction must be aborted and the batch re-consumed."""
+
+
+class ExactlyOnceRuntime:
+    def __init__(
+        self,
+        *,
+        client_config: dict[str, str | int | bool],
+        settings: RuntimeSettings,
+        input_topic: str,
+        changelog_topic: str,
+        transformer: Transformer,
+        codec: StateCodec,
+        on_ready: Callable[[], None] | None = None,
+    ) -> None:
+        self._client_config = client_config
+        self._s = settings
+        self._input = input_topic
+        self._changelog = changelog_topic
+        self._transform = transformer
+        self._codec = codec
+        self._on_ready = on_ready
+        self._stores: dict[int, PartitionStore] = {}
+        self._labels = {"group": settings.group_id}
+        self._producer = Producer(
+            {
+                **client_config,
+                "transactional.id": settings.transactional_id,
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": settings.linger_ms,
+                "transaction.timeout.ms": settings.transaction_timeout_ms,
+            }
+        )
+        self._consumer = Consumer(
+            {
+                **client_config,
+                "group.id": settings.group_id,
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "isolation.level": "read_committed",
+                "auto.offset.reset": "earliest",
+                "partition.assignment.strategy": "cooperative-sticky",
+                "max.poll.interval.ms": settings.max_poll_interval_ms,
+                "session.timeout.ms": settings.session_timeout_ms,
+            }
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Process until ``stop`` is set. Raises FatalStreamingError if this instance was fenced."""
+        # Fences any earlier incarnation with the same transactional.id and aborts its open transaction.
+        self._producer.init_transactions(60)
+        self._consumer.subscribe(
+            [self._input], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+        )
+        if self._on_ready:
+            self._on_ready()
+        try:
+            while not stop.is_set():
+                msgs = self._consumer.consume(
+                    num_messages=self._s.batch_max_records, timeout=self._s.poll_timeout_s
+                )
+                records = self._records(msgs)
+                if records:
+                    self._process_batch(records)
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        try:
+            self._consumer.close()
+        finally:
+            self._producer.flush(5)
+
+    @property
+    def stores(self) -> dict[int, PartitionStore]:
+        return self._stores
+
+    # -- rebalance callbacks (only ever called inside consume(), never with a transaction open) -------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        parts = [tp.partition for tp in partitions]
+        if not parts:
+            return
+        started = time.monotonic()
+        restored = restore_partitions(
+            self._client_config, self._changelog, parts, self._codec, self._s.restore_timeout_s
+        )
+        self._stores.update(restored)
+        metrics.RESTORE_SECONDS.labels(**self._labels).observe(time.monotonic() - started)
+        self._update_gauges()
+        log.info("assigned partitions=%s restored in %.3fs", parts, time.monotonic() - started)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._drop(partitions, "revoked")
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._drop(partitions, "lost")
+
+    def _drop(self, partitions: list[TopicPartition], why: str) -> None:
+        for tp in partitions:
+            self._stores.pop(tp.partition, None)
+        self._update_gauges()
+        log.info("%s partitions=%s", why, [tp.partition for tp in partitions])
+
+    def _update_gauges(self) -> None:
+        metrics.ASSIGNED.labels(**self._labels).set(len(self._stores))
+        metrics.STATE_KEYS.labels(**self._labels).set(sum(len(s) for s in self._stores.values()))
+
+    # -- the batch -------------------------------------------------------------------------------------
+
+    def _records(self, msgs: list[Message]) -> list[InputRecord]:
+        out: list[InputRecord] = []
+        for m in msgs:
+            err = m.error()
+            if err is not None:
+                if err.fatal():
+                    raise FatalStreamingError(f"consumer error: {err}")
+                log.warning("consumer error: %s", err)
+                continue
+            partition, offset = m.partition(), m.offset()
+            assert partition is not None
+            assert offset is not None
+            out.append(InputRecord(partition, offset, m.key(), m.value(), m.timestamp()[1]))
+        return out
+
+    def _process_batch(self, records: Sequence[InputRecord]) -> None:
+        started = time.monotonic()
+        batch = BatchState()
+        first: dict[int, int] = {}
+        nxt: dict[int, int] = {}
+        try:
+            self._txn(self._producer.begin_transaction)
+            for rec in records:
+                store = self._stores.get(rec.partition)
+                if store is None:  # cannot happen: callbacks run only inside consume()
+                    raise FatalStreamingError(f"record for unowned partition {rec.partition}")
+                for out in self._transform(batch.access(store), rec):
+                    self._produce(out.topic, out.key, out.value)
+                first.setdefault(rec.partition, rec.offset)
+                nxt[rec.partition] = rec.offset + 1
+            for partition, key, value in batch.dirty():
+                raw = None if value is None else self._codec.encode(key, value)
+                self._produce(self._changelog, key.encode(), raw, partition=partition)
+            offsets = [TopicPartition(self._input, p, o) for p, o in nxt.items()]
+            self._txn(
+                lambda: self._producer.send_offsets_to_transaction(
+                    offsets, self._consumer.consumer_group_metadata(), 30
+                )
+            )
+            self._commit()
+        except _Abort:
+            self._abort(batch, first)
+            return
+        metrics.RECORDS.labels(**self._labels).inc(len(records))
+        metrics.TRANSACTIONS.labels(outcome="committed", **self._labels).inc()
+        metrics.BATCH_RECORDS.labels(**self._labels).observe(len(records))
+        metrics.BATCH_SECONDS.labels(**self._labels).observe(time.monotonic() - started)
+        self._update_gauges()
+
+    def _produce(self, topic: str, key: bytes, value: bytes | None, partition: int = -1) -> None:
+        # partition=-1 lets the configured murmur2_random partitioner pick, as every producer must.
+        while True:
+            try:
+                self._txn(lambda: self._producer.produce(topic, value=value, key=key, partition=partition))
+                return
+            except BufferError:
+                # Local queue full: serve delivery reports to make room. Still inside the transaction.
+                self._producer.poll(0.05)
+
+    def _txn(self, op: Callable[[], object]) -> None:
+        """Run one transactional call, classifying failures per the librdkafka transactional API."""
+        try:
+            op()
+        except KafkaException as exc:
+            err: KafkaError = exc.args[0]
+            if err.txn_requires_abort():
+                log.warning("transaction must abort: %s", err)
+                raise _Abort from exc
+            if err.fatal() or err.code() == KafkaError._FENCED:
+                raise FatalStreamingError(f"producer fenced or fatal: {err}") from exc
+            raise
+
+    def _commit(self) -> None:
+        for attempt in range(self._s.commit_retries):
+            try:
+                self._txn(lambda: self._producer.commit_transaction(30))
+                return
+            except KafkaException as exc:
+                err: KafkaError = exc.args[0]
+                if not err.retriable():
+                    raise FatalStreamingError(f"commit failed: {err}") from exc
+                log.warning("commit retry %d: %s", attempt + 1, err)
+        raise _Abort
+
+    def _abort(self, batch: BatchState, first: dict[int, int]) -> None:
+        try:
+            self._producer.abort_transaction(30)
+        except KafkaException as exc:
+            raise FatalStreamingError(f"abort failed: {exc.args[0]}") from exc
+        batch.rollback()
+        metrics.TRANSACTIONS.labels(outcome="aborted", **self._labels).inc()
+        for p, offset in first.items():
+            if p in self._stores:  # re-consume the batch; a partition we lost is someone else's now
+                try:
+                    self._consumer.seek(TopicPartition(self._input, p, offset))
+                except KafkaException as exc:
+                    log.warning("seek after abort failed for partition %d: %s", p, exc)
