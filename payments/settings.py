@@ -31,9 +31,13 @@ class KafkaSettings(BaseModel):
     topics: TopicNames = TopicNames()
 
     def client_config(self) -> dict[str, str | int | bool]:
-        """Base librdkafka config. murmur2_random matches the Java client's key->partition function, which
-        every producer must share or the single-writer-per-account guarantee silently breaks."""
-        return {"bootstrap.servers": self.bootstrap, "partitioner": "murmur2_random"}
+        """Base librdkafka config for producers. murmur2_random matches the Java client's key->partition
+        function, which every producer must share or the single-writer-per-account guarantee silently breaks."""
+        return {**self.consumer_config(), "partitioner": "murmur2_random"}
+
+    def consumer_config(self) -> dict[str, str | int | bool]:
+        """Base librdkafka config for consumers and admin clients (no producer-only properties)."""
+        return {"bootstrap.servers": self.bootstrap}
 
 
 class RedisSettings(BaseModel):

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from payments.streaming.errors import RestoreTimeout
+from payments.streaming.settings import consumer_base
 from payments.streaming.store import PartitionStore
 from payments.streaming.types import StateCodec
 
@@ -36,7 +37,7 @@ def restore_partitions(
         return stores
     consumer = Consumer(
         {
-            **client_config,
+            **consumer_base(client_config),
             "group.id": f"restore-{uuid.uuid4().hex}",  # never commits; the id is only required by the client
             "enable.auto.commit": False,
             "isolation.level": "read_committed",

@@ -19,7 +19,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from payments.streaming import metrics
 from payments.streaming.errors import FatalStreamingError
 from payments.streaming.restore import restore_partitions
-from payments.streaming.settings import RuntimeSettings
+from payments.streaming.settings import RuntimeSettings, consumer_base
 from payments.streaming.store import BatchState, PartitionStore
 from payments.streaming.types import InputRecord, StateCodec, Transformer
 
@@ -63,7 +63,7 @@ class ExactlyOnceRuntime:
         )
         self._consumer = Consumer(
             {
-                **client_config,
+                **consumer_base(client_config),
                 "group.id": settings.group_id,
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
@@ -72,6 +72,9 @@ class ExactlyOnceRuntime:
                 "partition.assignment.strategy": "cooperative-sticky",
                 "max.poll.interval.ms": settings.max_poll_interval_ms,
                 "session.timeout.ms": settings.session_timeout_ms,
+                # Static membership: a restarted instance takes its partitions straight back without a
+                # rebalance, and a zombie with the same id is fenced by the coordinator as well.
+                "group.instance.id": settings.transactional_id,
             }
         )
 

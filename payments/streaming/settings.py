@@ -27,3 +27,8 @@ class RuntimeSettings(BaseModel):
         if self.transaction_timeout_ms >= self.max_poll_interval_ms:
             raise ValueError("transaction_timeout_ms must be below max_poll_interval_ms")
         return self
+
+
+def consumer_base(client_config: dict[str, str | int | bool]) -> dict[str, str | int | bool]:
+    """The shared client config minus producer-only properties, which librdkafka consumers warn about."""
+    return {k: v for k, v in client_config.items() if k != "partitioner"}
