@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "projector": ("payments.gateway.projector_main", "run the results -> Redis read-model projector"),
     "psp-sim": ("payments.psp_sim.main", "run the PSP simulator"),
     "seed": ("payments.gateway.seed", "create API keys and the demo account"),
+    "audit": ("payments.audit.main", "check the invariants of DESIGN §3 on the topics; exit 1 on violation"),
 }
 
 

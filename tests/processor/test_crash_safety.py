@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from payments.audit.main import run_audit
 from payments.schemas.commands import AdjustBalance, OpenAccount, RequestPayment
 from payments.schemas.ledger import LedgerTransaction, customer_ledger_account
 from payments.schemas.state import ResultEvent, ResultType
@@ -141,3 +142,7 @@ def test_kill9_during_stream_reflects_every_command_exactly_once(
         assert [e.seq for e in events] == list(range(1, len(events) + 1)), acc
         replay = sum(tx.net_for(customer_ledger_account(acc)) for tx in ledger if tx.account_id == acc)
         assert events[-1].account.posted == replay == FUNDING - spent[acc]
+
+    report = run_audit(kafka_settings)
+    assert report.clean, report.render()
+    assert report.results == expected_results

@@ -1,0 +1,219 @@
+"""``payments up``: the whole stack on this machine, as child processes with prefixed logs.
+
+Starts redis-server and a Kafka broker (data under ``.devstack/``), creates the topics, then the PSP
+simulator, N processors, the projector and the gateway; seeds an admin key and the demo users ``alice`` and
+``bob`` sharing one funded demo account; writes ``.devstack/credentials.json`` and ``.devstack/pids.json``
+(for ``payments down``) and prints where the API and its docs are. Ctrl-C or SIGTERM stops everything in
+reverse order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import redis.asyncio as aioredis
+
+from payments.devstack.errors import DevstackError
+from payments.devstack.kafka import KafkaBroker
+from payments.devstack.ports import free_port
+from payments.devstack.process import ChildProcess
+from payments.devstack.redis import RedisServer, ensure_redis_installed
+from payments.devstack.topics import create_topics
+from payments.gateway.seed import create_api_key
+from payments.settings import KafkaSettings
+
+DEMO_FUNDING = 100_000  # EUR 1,000.00 in minor units
+
+
+@dataclass
+class Stack:
+    state_dir: Path
+    children: dict[str, ChildProcess] = field(default_factory=dict)
+    broker: KafkaBroker | None = None
+    redis: RedisServer | None = None
+
+    def pids(self) -> dict[str, int]:
+        out = {name: c.pid for name, c in self.children.items() if c.pid is not None}
+        if self.broker is not None and self.broker.pid is not None:
+            out["kafka"] = self.broker.pid
+        if self.redis is not None and self.redis.pid is not None:
+            out["redis"] = self.redis.pid
+        return out
+
+    def stop(self) -> None:
+        # Edge first (no new intake), then the pipeline, then the infrastructure it needs to flush.
+        for name in reversed(list(self.children)):
+            self.children[name].stop(timeout_s=20)
+        if self.broker is not None:
+            self.broker.stop()
+        if self.redis is not None:
+            self.redis.stop()
+        (self.state_dir / "pids.json").unlink(missing_ok=True)
+
+
+def _service(stack: Stack, name: str, args: list[str], env: dict[str, str]) -> None:
+    child = ChildProcess(
+        [sys.executable, "-m", "payments.cli", *args], stack.state_dir / "logs" / f"{name}.log", env=env
+    )
+    child.start()
+    stack.children[name] = child
+
+
+def _tail_logs(stack: Stack, stop: threading.Event) -> None:
+    """Print every service's log lines with a ``[name]`` prefix, as they are written."""
+    offsets: dict[Path, int] = {}
+    while not stop.is_set():
+        for name, child in list(stack.children.items()):
+            path = child.log_path
+            try:
+                with path.open("rb") as f:
+                    f.seek(offsets.get(path, 0))
+                    chunk = f.read()
+                    offsets[path] = f.tell()
+            except FileNotFoundError:
+                continue
+            for line in chunk.decode(errors="replace").splitlines():
+                print(f"[{name:<12}] {line}", flush=True)
+        stop.wait(0.3)
+
+
+def _wait_ready(url: str, what: str, timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise DevstackError(f"{what} did not become ready at {url} within {timeout_s:.0f}s")
+
+
+async def _seed(redis_url: str, gateway: str) -> dict[str, object]:
+    r = aioredis.from_url(redis_url)
+    try:
+        admin = await create_api_key(r, "admin", "admin")
+        users = {u: await create_api_key(r, u, "member") for u in ("alice", "bob")}
+    finally:
+        await r.aclose()
+    async with httpx.AsyncClient(
+        base_url=gateway, headers={"Authorization": f"Bearer {admin}"}, timeout=30
+    ) as c:
+        resp = await c.post(
+            "/v1/accounts",
+            json={"currency": "EUR", "members": ["alice", "bob"]},
+            headers={"Idempotency-Key": f"demo-account-{uuid.uuid4().hex}", "Prefer": "wait=10"},
+        )
+        resp.raise_for_status()
+        account = resp.json()["id"]
+        for _ in range(100):
+            if (await c.get(f"/v1/accounts/{account}")).status_code == 200:
+                break
+            await asyncio.sleep(0.1)
+        resp = await c.post(
+            f"/v1/accounts/{account}/adjustments",
+            json={"amount": DEMO_FUNDING, "currency": "EUR", "reason": "demo funding"},
+            headers={"Idempotency-Key": f"demo-funding-{account}", "Prefer": "wait=10"},
+        )
+        resp.raise_for_status()
+    return {"admin": admin, "users": users, "demo_account": account}
+
+
+def start(args: argparse.Namespace) -> Stack:
+    state_dir = Path(args.state_dir).resolve()
+    (state_dir / "logs").mkdir(parents=True, exist_ok=True)
+    stack = Stack(state_dir)
+    t0 = time.monotonic()
+    ensure_redis_installed()
+    stack.redis = RedisServer(data_dir=state_dir / "redis")
+    stack.redis.start()
+    stack.broker = KafkaBroker(state_dir / "kafka", partitions=args.partitions)
+    stack.broker.start()
+    kafka = KafkaSettings(bootstrap=stack.broker.bootstrap, partitions=args.partitions)
+    create_topics(kafka.bootstrap, kafka)
+    print(
+        f"broker {kafka.bootstrap} and redis {stack.redis.url} ready in {time.monotonic() - t0:.1f}s",
+        flush=True,
+    )
+
+    gw_port = args.gateway_port or free_port()
+    psp_port = args.psp_port or free_port()
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "PAYMENTS_KAFKA__BOOTSTRAP": kafka.bootstrap,
+        "PAYMENTS_KAFKA__PARTITIONS": str(kafka.partitions),
+        "PAYMENTS_REDIS__URL": stack.redis.url,
+    }
+    _service(stack, "psp-sim", ["psp-sim", "--host", "127.0.0.1", "--port", str(psp_port)], env)
+    for i in range(args.processors):
+        _service(stack, f"processor-{i}", ["processor", "--instance", str(i)], env)
+    _service(stack, "projector", ["projector"], env)
+    _service(stack, "gateway", ["gateway", "--host", "127.0.0.1", "--port", str(gw_port)], env)
+    (state_dir / "pids.json").write_text(json.dumps({"supervisor": os.getpid(), "children": stack.pids()}))
+    gateway = f"http://127.0.0.1:{gw_port}"
+    psp = f"http://127.0.0.1:{psp_port}"
+    _wait_ready(f"{gateway}/readyz", "gateway")
+    _wait_ready(f"{psp}/healthz", "psp-sim")
+    creds = {"gateway": gateway, "psp": psp, **asyncio.run(_seed(stack.redis.url, gateway))}
+    cred_path = state_dir / "credentials.json"
+    cred_path.write_text(json.dumps(creds, indent=2))
+    cred_path.chmod(0o600)  # API keys: readable by this user only
+    print(
+        f"\nstack up in {time.monotonic() - t0:.1f}s\n"
+        f"  API      {gateway}\n  docs     {gateway}/docs\n  PSP sim  {psp}\n"
+        f"  demo account {creds['demo_account']} shared by alice and bob\n"
+        f"  credentials  {cred_path}\n  logs         {state_dir / 'logs'}\n"
+        "Ctrl-C or `payments down` stops everything.\n",
+        flush=True,
+    )
+    return stack
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="payments up", description=__doc__)
+    parser.add_argument("--processors", type=int, default=1, help="processor instances (default 1)")
+    parser.add_argument(
+        "--partitions", type=int, default=KafkaSettings().partitions, help="partitions per topic"
+    )
+    parser.add_argument("--gateway-port", type=int, default=8080, help="0 = any free port")
+    parser.add_argument("--psp-port", type=int, default=8090, help="0 = any free port")
+    parser.add_argument("--state-dir", default=".devstack", help="broker data, logs, credentials")
+    parser.add_argument("--seconds", type=float, default=0, help="stop after this long (0 = until Ctrl-C)")
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stack = Stack(Path(args.state_dir).resolve())
+    tail_stop = threading.Event()
+    try:
+        stack = start(args)
+        tailer = threading.Thread(target=_tail_logs, args=(stack, tail_stop), daemon=True)
+        tailer.start()
+        deadline = time.monotonic() + args.seconds if args.seconds else None
+        while not stop.wait(0.5):
+            dead = [n for n, c in stack.children.items() if not c.alive()]
+            if dead:
+                print(f"service(s) exited: {', '.join(dead)}; stopping the stack", file=sys.stderr)
+                return 1
+            if deadline is not None and time.monotonic() > deadline:
+                break
+        return 0
+    except DevstackError as exc:
+        print(f"payments up: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        tail_stop.set()
+        print("stopping the stack...", flush=True)
+        stack.stop()
