@@ -101,7 +101,7 @@ def _wait_ready(url: str, what: str, timeout_s: float = 90) -> None:
 
 
 async def _seed(redis_url: str, gateway: str) -> dict[str, object]:
-    r = aioredis.from_url(redis_url)
+    r = aioredis.Redis.from_url(redis_url)
     try:
         admin = await create_api_key(r, "admin", "admin")
         users = {u: await create_api_key(r, u, "member") for u in ("alice", "bob")}
