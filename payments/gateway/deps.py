@@ -1,0 +1,111 @@
+"""FastAPI dependencies as ``Annotated`` aliases: ``Services``, ``CurrentPrincipal``, ``AdminPrincipal``,
+``IdempotencyKey``, ``OptionalIdempotencyKey``, ``PreferWait``, ``AccountId``, ``MemberAccount``,
+``AdminAccount``.
+
+FastAPI resolves dependencies in declaration order before it validates the body, so a handler that
+declares principal → account → key gets 401 → 404/403 → 400 → 422 in that order.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, cast
+
+from fastapi import Depends, Header, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from payments.gateway import access
+from payments.gateway.auth import Principal
+from payments.gateway.errors import GatewayError
+from payments.gateway.idempotency_keys import parse_idempotency_key
+from payments.gateway.prefer import parse_prefer_wait
+from payments.gateway.services import GatewayServices
+from payments.schemas.errors import ErrorCode
+from payments.schemas.state import AccountSnapshot
+
+
+def get_services(request: Request) -> GatewayServices:
+    return cast(GatewayServices, request.app.state.services)
+
+
+Services = Annotated[GatewayServices, Depends(get_services)]
+
+# auto_error=False: a missing or non-Bearer header must become our 401 problem, not FastAPI's 403.
+_bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer pk_...`")
+
+
+async def get_principal(
+    services: Services, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    return await services.auth.authenticate(credentials.credentials if credentials else None)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_admin(principal: CurrentPrincipal) -> Principal:
+    if not principal.is_admin:
+        raise GatewayError("this operation needs the admin role", code=ErrorCode.FORBIDDEN)
+    return principal
+
+
+AdminPrincipal = Annotated[Principal, Depends(get_admin)]
+
+_KEY_DOC = (
+    "Unique per logical operation (IETF httpapi Idempotency-Key; quoted or bare, <= 255 printable ASCII). "
+    "Scoped to the caller and retained 24 h after the response: a retry with the same key and payload "
+    "replays the original answer with `Idempotent-Replayed: true`."
+)
+
+
+def get_idempotency_key(
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", description=_KEY_DOC)] = None,
+) -> str:
+    return parse_idempotency_key(idempotency_key)
+
+
+IdempotencyKey = Annotated[str, Depends(get_idempotency_key)]
+
+
+def get_optional_idempotency_key(
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", description=_KEY_DOC)] = None,
+) -> str | None:
+    return None if idempotency_key is None else parse_idempotency_key(idempotency_key)
+
+
+OptionalIdempotencyKey = Annotated[str | None, Depends(get_optional_idempotency_key)]
+
+
+def get_prefer_wait(
+    services: Services,
+    prefer: Annotated[
+        list[str] | None,
+        Header(description="`wait=N` (RFC 7240): wait up to N s (max 10) for the final result"),
+    ] = None,
+) -> int | None:
+    return parse_prefer_wait(prefer or [], int(services.settings.max_prefer_wait_s))
+
+
+PreferWait = Annotated[int | None, Depends(get_prefer_wait)]
+
+
+AccountId = Annotated[str, Path(description="account id", examples=["acct_4f1c2a9e0b7d3c5a81e6f2d4b9"])]
+
+
+async def get_member_account(
+    account_id: AccountId, principal: CurrentPrincipal, services: Services
+) -> AccountSnapshot | None:
+    return await access.intake_account(services, principal, account_id, require_member=True)
+
+
+# The account a member acts on (404 / 403 per ``access``); None when Redis is down (degraded pre-check).
+MemberAccount = Annotated[AccountSnapshot | None, Depends(get_member_account)]
+
+
+async def get_admin_account(
+    account_id: AccountId, principal: AdminPrincipal, services: Services
+) -> AccountSnapshot | None:
+    return await access.intake_account(services, principal, account_id, require_member=False)
+
+
+# The account an admin acts on (403 for non-admins, 404 if unknown); None when Redis is down.
+AdminAccount = Annotated[AccountSnapshot | None, Depends(get_admin_account)]

@@ -1,0 +1,158 @@
+"""The shared path of every command-producing request: idempotency → publish → (wait) → answer → store.
+
+1. Claim the key (one Lua round trip): replay, 409 in flight and 422 mismatch end here.
+2. Look the operation up in the read model: if it is already there (the key's record expired or Redis
+   lost it, but the operation is known) do not publish again; if it belongs to another payload, 422.
+3. Publish and await the broker's acknowledgement. Failure → release the claim, 503 with Retry-After.
+4. With ``Prefer: wait=N``, wait up to N s for the final result (see ``waiter``); without it the answer
+   is always 202 with the pending resource, whatever the read model already knows.
+5. Render the answer, store it under the key (it is what the client receives, byte for byte), send it.
+
+Any exception before step 5 releases the claim: nothing durable happened, or what did happen is safe to
+repeat because command ids are deterministic and the processor dedupes them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from fastapi.responses import Response
+from redis.exceptions import RedisError
+
+from payments.gateway import render
+from payments.gateway.errors import GatewayError, IntakeUnavailable
+from payments.gateway.idempotency import Claim, ClaimKind
+from payments.gateway.prefer import preference_applied
+from payments.gateway.render import Answer, replay_response
+from payments.gateway.services import GatewayServices
+from payments.schemas.commands import AdjustBalance, OpenAccount, RequestPayment
+from payments.schemas.errors import ErrorCode
+from payments.schemas.state import Operation
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Submission(Generic[T]):
+    """One command-producing request, with how to find and judge its result ``T`` in the read model."""
+
+    principal: str
+    key: str | None  # None: no idempotency record (account opening without a key)
+    fingerprint: str
+    command: OpenAccount | AdjustBalance | RequestPayment
+    lookup: Callable[[], Awaitable[T | None]]
+    is_final: Callable[[T], bool]
+    conflicts: Callable[[T], bool]  # the result found belongs to another payload under the same id
+    render: Callable[[T | None], Answer]  # None = not (yet) known → 202
+    wait_s: int | None  # how long to wait for a final result; None = answer right after publishing
+    echo_preference: bool  # the client sent Prefer: wait → Preference-Applied
+
+
+def _reused() -> GatewayError:
+    return GatewayError(
+        "this Idempotency-Key was already used with a different request",
+        code=ErrorCode.IDEMPOTENCY_KEY_REUSED,
+    )
+
+
+async def submit(services: GatewayServices, sub: Submission[T]) -> Response:
+    claim: Claim | None = None  # no key, no record (account opening without Idempotency-Key)
+    if sub.key is not None:
+        claim = await services.idempotency.claim(sub.principal, sub.key, sub.fingerprint)
+        services.metrics.idempotency.labels(claim.kind.value).inc()
+        if claim.kind is ClaimKind.REPLAY:
+            assert claim.stored is not None
+            return replay_response(claim.stored)
+        if claim.kind is ClaimKind.CONFLICT:
+            raise GatewayError(
+                "a request with this Idempotency-Key is still being processed",
+                code=ErrorCode.IDEMPOTENCY_KEY_IN_USE,
+                retry_after_s=services.settings.retry_after_s,
+            )
+        if claim.kind is ClaimKind.MISMATCH:
+            raise _reused()
+    try:
+        answer = await _execute(services, sub)
+    except BaseException:
+        if claim is not None:
+            await services.idempotency.release(claim)
+        raise
+    if claim is not None:
+        await services.idempotency.complete(claim, answer.stored())
+    extra = {"Preference-Applied": preference_applied(sub.wait_s or 0)} if sub.echo_preference else {}
+    return answer.response(extra)
+
+
+async def _quiet_lookup(services: GatewayServices, sub: Submission[T]) -> T | None:
+    try:
+        return await sub.lookup()
+    except RedisError as exc:
+        services.metrics.redis_degraded.labels("result_lookup").inc()
+        log.warning("read model unreachable (%s); answering without it", type(exc).__name__)
+        return None
+
+
+async def _execute(services: GatewayServices, sub: Submission[T]) -> Answer:
+    result = await _quiet_lookup(services, sub)
+    if result is not None and sub.conflicts(result):
+        raise _reused()
+    if result is None:
+        try:
+            await services.publisher.publish(sub.command)
+        except IntakeUnavailable as exc:
+            services.metrics.publish_failures.labels(exc.reason).inc()
+            log.warning("publish of %s failed (%s): %s", sub.command.command_id, exc.reason, exc.detail)
+            exc.retry_after_s = services.settings.retry_after_s
+            raise
+    if not sub.wait_s:
+        # Without a wait the answer is always the 202 the first attempt got (final statuses only with
+        # Prefer: wait), so a retry after Redis lost the key's record still gets the same bytes.
+        return sub.render(None)
+    if result is None or not sub.is_final(result):
+        result = await _wait(services, sub)
+    if result is not None and sub.conflicts(result):
+        raise _reused()
+    return sub.render(result)
+
+
+async def _wait(services: GatewayServices, sub: Submission[T]) -> T | None:
+    async def settled() -> T | None:
+        found = await sub.lookup()
+        return found if found is not None and (sub.is_final(found) or sub.conflicts(found)) else None
+
+    assert sub.wait_s is not None
+    result = await services.waiter.wait_for(sub.command.command_id, settled, sub.wait_s)
+    services.metrics.waits.labels("final" if result is not None else "timeout").inc()
+    if result is not None:
+        return result
+    # Not final in time: answer with whatever state the operation has reached (or pending).
+    return await _quiet_lookup(services, sub)
+
+
+def operation_submission(
+    services: GatewayServices,
+    instance: str,
+    principal: str,
+    key: str,
+    fingerprint: str,
+    cmd: AdjustBalance | RequestPayment,
+    wait_s: int | None,
+) -> Submission[Operation]:
+    """A payment or adjustment: its result is the operation ``op:<command_id>`` in the read model."""
+    return Submission(
+        principal=principal,
+        key=key,
+        fingerprint=fingerprint,
+        command=cmd,
+        lookup=lambda: services.read_model.operation(cmd.command_id),
+        is_final=render.is_final,
+        conflicts=lambda op: render.operation_conflicts(op, cmd),
+        render=lambda op: render.operation_answer(op, cmd, instance=instance),
+        wait_s=wait_s,
+        echo_preference=wait_s is not None,
+    )

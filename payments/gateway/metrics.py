@@ -1,0 +1,84 @@
+"""Prometheus metrics of the gateway and the projector.
+
+Each service object takes the ``CollectorRegistry`` to register in: production passes the process-wide
+default, tests pass a fresh one so that several apps can live in one process.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15)
+
+
+class GatewayMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.requests = Counter(
+            "payments_gateway_requests_total",
+            "HTTP requests by route template, method and status",
+            ["route", "method", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "payments_gateway_request_duration_seconds",
+            "HTTP request latency (s), including Prefer: wait time",
+            ["route", "method"],
+            buckets=_LATENCY_BUCKETS_S,
+            registry=registry,
+        )
+        self.idempotency = Counter(
+            "payments_gateway_idempotency_total",
+            "Idempotency outcomes: new, replay, conflict (in flight), mismatch, degraded (Redis down)",
+            ["outcome"],
+            registry=registry,
+        )
+        self.publish_failures = Counter(
+            "payments_gateway_publish_failures_total",
+            "Commands that could not be made durable (answered 503)",
+            ["reason"],
+            registry=registry,
+        )
+        self.redis_degraded = Counter(
+            "payments_gateway_redis_degraded_total",
+            "Operations that went on without Redis (auth cache, membership pre-check, waits)",
+            ["operation"],
+            registry=registry,
+        )
+        self.waits = Counter(
+            "payments_gateway_prefer_wait_total",
+            "Prefer: wait outcomes: final (answered with the result) or timeout (answered 202)",
+            ["outcome"],
+            registry=registry,
+        )
+        for outcome in ("new", "replay", "conflict", "mismatch", "degraded"):
+            self.idempotency.labels(outcome)  # export zeros so alerts on rate() work from the start
+
+
+class ProjectorMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.results = Counter(
+            "payments_projector_results_total",
+            "Results read: applied (changed the read model) or stale (older seq, ignored)",
+            ["outcome"],
+            registry=registry,
+        )
+        self.poison = Counter(
+            "payments_projector_poison_total", "Undecodable records skipped", registry=registry
+        )
+        self.redis_errors = Counter(
+            "payments_projector_redis_errors_total",
+            "Batches that failed to write to Redis and were re-consumed",
+            registry=registry,
+        )
+        self.batch_seconds = Histogram(
+            "payments_projector_batch_seconds",
+            "Time to apply and commit one batch (s)",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=registry,
+        )
+        self.last_batch = Gauge(
+            "payments_projector_last_batch_timestamp_seconds",
+            "Unix time of the last committed batch",
+            registry=registry,
+        )

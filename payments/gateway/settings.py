@@ -1,0 +1,73 @@
+"""Settings of the gateway and the projector: one frozen object per service, built in its ``main()``.
+
+Environment variables use the ``PAYMENTS_`` prefix and ``__`` for nesting, e.g.
+``PAYMENTS_REDIS__URL=redis://127.0.0.1:6379/0`` or ``PAYMENTS_IDEMPOTENCY_RETENTION_S=3600``.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from payments.settings import KafkaSettings, RedisSettings
+
+_ENV = SettingsConfigDict(env_prefix="PAYMENTS_", env_nested_delimiter="__", frozen=True, extra="ignore")
+
+
+class GatewaySettings(BaseSettings):
+    model_config = _ENV
+
+    kafka: KafkaSettings = KafkaSettings()
+    redis: RedisSettings = RedisSettings()
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+    # A completed idempotent response is kept this long after it was stored (the documented 24 h).
+    idempotency_retention_s: int = Field(default=24 * 3600, ge=60)
+    # How long a claimed key stays "in flight" if the gateway dies before answering; afterwards a retry may
+    # claim it again, which is safe because the processor dedupes on the deterministic operation id.
+    inflight_lease_s: float = Field(default=30.0, gt=0)
+    # Upper bound of ``Prefer: wait=N`` (RFC 7240); larger values are clamped.
+    max_prefer_wait_s: float = Field(default=10.0, ge=0)
+    # ``POST /v1/accounts`` waits this long for the processor's ``account_opened`` before answering 202.
+    account_open_wait_s: float = Field(default=3.0, ge=0)
+    # librdkafka ``message.timeout.ms``: a publish that is not acknowledged by all in-sync replicas within
+    # this bound fails and the client gets 503 (a retry is safe: ids are deterministic).
+    publish_timeout_ms: int = Field(default=10_000, ge=100)
+    # Waiters re-read the read model at this interval even without a pub/sub notification, which bounds the
+    # cost of a notification lost while the pub/sub connection was reconnecting.
+    wait_recheck_s: float = Field(default=1.0, gt=0)
+    # API-key principals are cached in memory: fresh for ``principal_cache_s`` (so revocation takes effect
+    # within that time) and served stale up to ``principal_stale_s`` while Redis is unreachable.
+    principal_cache_s: float = Field(default=60.0, ge=0)
+    principal_stale_s: float = Field(default=600.0, ge=0)
+    # Socket timeouts towards Redis; short, because a slow Redis must tip us into degraded mode quickly.
+    redis_timeout_s: float = Field(default=1.0, gt=0)
+    retry_after_s: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _lease_outlives_the_request(self) -> GatewaySettings:
+        # The lease must cover the slowest request (publish time-out + longest wait), or a second request
+        # could claim the key while the first is still working on it.
+        slowest = self.publish_timeout_ms / 1000 + max(self.max_prefer_wait_s, self.account_open_wait_s)
+        if self.inflight_lease_s <= slowest:
+            raise ValueError(f"inflight_lease_s must exceed publish time-out + max wait ({slowest:.1f}s)")
+        return self
+
+
+class ProjectorSettings(BaseSettings):
+    model_config = _ENV
+
+    kafka: KafkaSettings = KafkaSettings()
+    redis: RedisSettings = RedisSettings()
+    group_id: str = "payments-projector"
+    ops_host: str = "127.0.0.1"
+    ops_port: int = Field(default=0, ge=0, le=65535, description="0 = any free port (logged at start)")
+    batch_max_records: int = Field(default=500, ge=1)
+    poll_timeout_s: float = Field(default=0.2, gt=0)
+    # Operations are dropped from the read model this long after their last change; None keeps them forever.
+    operation_retention_s: int | None = Field(default=30 * 24 * 3600, ge=60)
+    session_timeout_ms: int = Field(default=10_000, ge=3_000)
+    redis_timeout_s: float = Field(default=2.0, gt=0)
+    # Readiness fails if the consume loop has not completed a poll for this long (s).
+    stall_after_s: float = Field(default=30.0, gt=0)

@@ -1,0 +1,91 @@
+"""The whole stack as real processes on the session's broker and redis-server, one stack per module."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from payments.devstack.ports import free_port
+from payments.devstack.topics import create_topics
+from payments.gateway.seed import create_api_key
+from payments.settings import KafkaSettings, TopicNames
+from tests.support import Service, processor, service_env
+
+
+@dataclass(frozen=True)
+class Stack:
+    base_url: str
+    kafka: KafkaSettings
+    redis_url: str
+    admin_key: str
+    keys: dict[str, str]
+    log_dir: Path
+    processors: list[Service]
+    gateway: Service
+    projector: Service
+
+    def client(self, user: str = "admin", timeout: float = 30.0) -> httpx.AsyncClient:
+        key = self.admin_key if user == "admin" else self.keys[user]
+        return httpx.AsyncClient(
+            base_url=self.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=timeout
+        )
+
+
+def _wait_http(url: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} not ready within {timeout_s}s")
+
+
+async def _seed(redis_url: str, users: list[str]) -> tuple[str, dict[str, str]]:
+    r = aioredis.Redis.from_url(redis_url)
+    try:
+        admin = await create_api_key(r, "admin", "admin")
+        return admin, {u: await create_api_key(r, u, "member") for u in users}
+    finally:
+        await r.aclose()
+
+
+@pytest.fixture(scope="module")
+def stack(kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    prefix = f"e{uuid.uuid4().hex[:8]}."
+    kafka = KafkaSettings(
+        bootstrap=kafka_bootstrap,
+        partitions=8,
+        topics=TopicNames(**{f: f"{prefix}{v}" for f, v in TopicNames().model_dump().items()}),
+    )
+    create_topics(kafka_bootstrap, kafka)
+    db = 1 + int(uuid.uuid4().int % 14)  # a Redis db of its own so module stacks do not see each other
+    rurl = redis_url.rsplit("/", 1)[0] + f"/{db}"
+    admin, keys = asyncio.run(_seed(rurl, ["alice", "bob", "carol", "dave", "mallory"]))
+    log_dir = tmp_path_factory.mktemp("stack-logs")
+    env = service_env(kafka, prefix, PAYMENTS_REDIS__URL=rurl)
+    port = free_port()
+    procs = [processor(kafka, prefix, 0, log_dir)]
+    gateway = Service(["gateway", "--host", "127.0.0.1", "--port", str(port)], env, log_dir / "gateway.log")
+    projector = Service(
+        ["projector"], env | {"PAYMENTS_GROUP_ID": f"{prefix}projector"}, log_dir / "projector.log"
+    )
+    services = [*procs, projector, gateway]
+    for s in services:
+        s.start()
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/readyz")
+        yield Stack(f"http://127.0.0.1:{port}", kafka, rurl, admin, keys, log_dir, procs, gateway, projector)
+    finally:
+        for s in services:
+            s.stop()
