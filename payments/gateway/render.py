@@ -120,6 +120,7 @@ def payment_out(op: Operation) -> PaymentOut:
         created_at=op.created_at,
         updated_at=op.updated_at,
         history=_history(op),
+        mismatched_requests=op.mismatched_commands,
     )
 
 

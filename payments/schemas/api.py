@@ -163,6 +163,9 @@ class PaymentOut(BaseModel):
     created_at: int | None = None
     updated_at: int | None = None
     history: list[StatusChangeOut] = []
+    # Requests that reached the processor under this payment's id with a different payload (e.g. after
+    # the gateway's idempotency record was lost): refused there and counted here, never applied.
+    mismatched_requests: int = 0
 
 
 class AdjustmentOut(BaseModel):

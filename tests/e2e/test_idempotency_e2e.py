@@ -128,6 +128,24 @@ async def test_redis_flushall_mid_run_still_one_debit_per_key(stack: Stack) -> N
             sync_redis.restore(k, 0, v, replace=True)
         # ...and the client retries every request: the processor's dedupe must hold the line.
         await send_all(alice)
+        # A reused key with another amount cannot be caught by the gateway now; the processor refuses it
+        # and the refusal shows on the payment.
+        reused_key, original_amount = keys[0]
+        r = await alice.post(
+            f"/v1/accounts/{account_id}/payments",
+            json={"amount": original_amount + 1, "currency": "EUR", "payee": "grocer"},
+            headers={"Idempotency-Key": reused_key},
+        )
+        assert r.status_code == 202, r.text
+        payment_id = r.json()["id"]
+        for _ in range(100):
+            payment = (await alice.get(f"/v1/payments/{payment_id}")).json()
+            if payment.get("mismatched_requests") == 1:
+                break
+            await asyncio.sleep(0.1)
+        assert payment["mismatched_requests"] == 1, payment
+        assert payment["amount"] == original_amount
+        assert payment["status"] == "succeeded"
     expected = funding - sum(amount for _, amount in keys)
     acct = await wait_posted(stack, account_id, expected)
     await asyncio.sleep(2)  # let any duplicate that slipped through show up before counting
@@ -186,3 +204,27 @@ async def test_gateway_killed_between_claim_and_publish_then_retry_completes_onc
     acct = await wait_posted(stack, account_id, 10_000 - 700)
     assert acct["posted"] == 9_300
     assert succeeded_per_payment(stack, account_id) == Counter({r.json()["id"]: 1})
+
+
+async def test_200_concurrent_identical_requests_move_money_once(stack: Stack) -> None:
+    account_id = await open_funded_account(stack, ["alice", "bob"], 50_000)
+    key = uuid.uuid4().hex
+    body = {"amount": 1_234, "currency": "EUR", "payee": "grocer"}
+    async with stack.client("alice") as alice:
+        responses = await asyncio.gather(
+            *(
+                alice.post(f"/v1/accounts/{account_id}/payments", json=body, headers={"Idempotency-Key": key})
+                for _ in range(200)
+            )
+        )
+    by_status = Counter(r.status_code for r in responses)
+    assert set(by_status) <= {202, 409}, by_status
+    firsts = [r for r in responses if r.status_code == 202 and r.headers.get("Idempotent-Replayed") != "true"]
+    replays = [r for r in responses if r.headers.get("Idempotent-Replayed") == "true"]
+    assert len(firsts) == 1
+    assert all(r.content == firsts[0].content for r in replays)
+    assert all(r.json()["code"] == "idempotency_key_in_use" for r in responses if r.status_code == 409)
+    acct = await wait_posted(stack, account_id, 50_000 - 1_234)
+    assert acct["posted"] == 50_000 - 1_234
+    await asyncio.sleep(1)
+    assert succeeded_per_payment(stack, account_id) == Counter({firsts[0].json()["id"]: 1})
