@@ -130,6 +130,12 @@ def create_app(settings: PspSimSettings, *, clock: Clock | None = None) -> FastA
         """Liveness; not affected by injected outages, which only hit the PSP API."""
         return {"status": "ok"}
 
+    @app.get("/readyz", tags=["ops"])
+    async def readyz() -> dict[str, str]:
+        """Readiness: the simulator has no dependencies, so it is ready once it serves requests. Injected
+        outages are behaviour under test, not unreadiness, so they do not show here either."""
+        return {"status": "ready"}
+
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

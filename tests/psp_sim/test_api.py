@@ -211,6 +211,7 @@ async def test_outage_returns_503_then_recovers(client: httpx.AsyncClient, clock
     assert down.headers["retry-after"] == "5"
     assert (await client.get("/v1/movements/by-key/key-1")).status_code == 503
     assert (await client.get("/healthz")).status_code == 200  # ops routes are not the PSP API
+    assert (await client.get("/readyz")).json() == {"status": "ready"}
     clock.advance(2)
     assert (await client.get("/_sim/faults")).json()["outage_seconds"] == 3
     assert await audit(client) == []
