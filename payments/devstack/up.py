@@ -88,9 +88,18 @@ def _tail_logs(stack: Stack, stop: threading.Event) -> None:
         stop.wait(0.3)
 
 
-def _wait_ready(url: str, what: str, timeout_s: float = 90) -> None:
+def _check_children(stack: Stack) -> None:
+    for name, child in stack.children.items():
+        if not child.alive():
+            raise DevstackError(
+                f"{name} exited with {child.returncode()} while starting:\n{child.log_tail(15)}"
+            )
+
+
+def _wait_ready(stack: Stack, url: str, what: str, timeout_s: float = 90) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        _check_children(stack)
         try:
             if httpx.get(url, timeout=2).status_code == 200:
                 return
@@ -117,7 +126,7 @@ async def _seed(redis_url: str, gateway: str) -> dict[str, object]:
         )
         resp.raise_for_status()
         account = resp.json()["id"]
-        for _ in range(100):
+        for _ in range(600):  # the first group join and restore of every partition can take a while
             if (await c.get(f"/v1/accounts/{account}")).status_code == 200:
                 break
             await asyncio.sleep(0.1)
@@ -130,10 +139,9 @@ async def _seed(redis_url: str, gateway: str) -> dict[str, object]:
     return {"admin": admin, "users": users, "demo_account": account}
 
 
-def start(args: argparse.Namespace) -> Stack:
-    state_dir = Path(args.state_dir).resolve()
+def start(args: argparse.Namespace, stack: Stack) -> None:
+    state_dir = stack.state_dir
     (state_dir / "logs").mkdir(parents=True, exist_ok=True)
-    stack = Stack(state_dir)
     t0 = time.monotonic()
     ensure_redis_installed()
     stack.redis = RedisServer(data_dir=state_dir / "redis")
@@ -164,8 +172,11 @@ def start(args: argparse.Namespace) -> Stack:
     (state_dir / "pids.json").write_text(json.dumps({"supervisor": os.getpid(), "children": stack.pids()}))
     gateway = f"http://127.0.0.1:{gw_port}"
     psp = f"http://127.0.0.1:{psp_port}"
-    _wait_ready(f"{gateway}/readyz", "gateway")
-    _wait_ready(f"{psp}/healthz", "psp-sim")
+    _wait_ready(stack, f"{gateway}/readyz", "gateway")
+    _wait_ready(stack, f"{psp}/readyz", "psp-sim")
+    for name, child in stack.children.items():
+        if name.startswith(("processor", "projector")):
+            _wait_ready(stack, f"http://127.0.0.1:{_ops_port(child)}/readyz", name)
     creds = {"gateway": gateway, "psp": psp, **asyncio.run(_seed(stack.redis.url, gateway))}
     cred_path = state_dir / "credentials.json"
     cred_path.write_text(json.dumps(creds, indent=2))
@@ -178,7 +189,17 @@ def start(args: argparse.Namespace) -> Stack:
         "Ctrl-C or `payments down` stops everything.\n",
         flush=True,
     )
-    return stack
+
+
+def _ops_port(child: ChildProcess, timeout_s: float = 30) -> int:
+    """The ops port a service logged at start ("ops endpoints on http://127.0.0.1:PORT")."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for line in child.log_tail(200).splitlines():
+            if "ops endpoints on http://" in line:
+                return int(line.rsplit(":", 1)[1].strip())
+        time.sleep(0.2)
+    raise DevstackError(f"{child.argv} did not report its ops port:\n{child.log_tail(15)}")
 
 
 def main(argv: list[str]) -> int:
@@ -197,10 +218,10 @@ def main(argv: list[str]) -> int:
         signal.signal(sig, lambda *_: stop.set())
     stack = Stack(Path(args.state_dir).resolve())
     tail_stop = threading.Event()
+    tailer = threading.Thread(target=_tail_logs, args=(stack, tail_stop), daemon=True)
+    tailer.start()  # before the services start, so that start-up failures are on screen too
     try:
-        stack = start(args)
-        tailer = threading.Thread(target=_tail_logs, args=(stack, tail_stop), daemon=True)
-        tailer.start()
+        start(args, stack)
         deadline = time.monotonic() + args.seconds if args.seconds else None
         while not stop.wait(0.5):
             dead = [n for n, c in stack.children.items() if not c.alive()]

@@ -69,7 +69,7 @@ class Projector:
         self._topic = settings.kafka.topics.results
         self._consumer = Consumer(
             {
-                **settings.kafka.client_config(),
+                **settings.kafka.consumer_config(),
                 "group.id": settings.group_id,
                 "enable.auto.commit": False,
                 "isolation.level": "read_committed",

@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Iterable
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from payments.streaming.errors import RestoreTimeout
 from payments.streaming.settings import consumer_base
@@ -47,18 +47,16 @@ def restore_partitions(
     )
     started = time.monotonic()
     try:
+        deadline = started + timeout_s
         targets: dict[int, int] = {}
         for p in parts:
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(changelog_topic, p), timeout=10, cached=False
-            )
+            low, high = _watermarks(consumer, TopicPartition(changelog_topic, p), deadline)
             if high > low:
                 targets[p] = high
         if not targets:
             return stores
         consumer.assign([TopicPartition(changelog_topic, p, 0) for p in targets])
         pending = dict(targets)
-        deadline = started + timeout_s
         while pending:
             if time.monotonic() > deadline:
                 raise RestoreTimeout(
@@ -95,3 +93,35 @@ def restore_partitions(
         return stores
     finally:
         consumer.close()
+
+
+def _watermarks(consumer: Consumer, tp: TopicPartition, deadline: float) -> tuple[int, int]:
+    """(low, high) of one partition, retrying while leadership is moving.
+
+    Right after topic creation or a broker restart a partition may briefly have no leader
+    (NOT_LEADER_FOR_PARTITION, LEADER_NOT_AVAILABLE, timeouts): those are retriable, so retry them until
+    the restore deadline rather than failing the assignment.
+    """
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(tp, timeout=5, cached=False)
+            return int(low), int(high)
+        except KafkaException as exc:
+            err: KafkaError = exc.args[0]
+            if not err.retriable() and err.code() not in _LEADERSHIP_ERRORS:
+                raise
+            if time.monotonic() > deadline:
+                raise RestoreTimeout(f"no watermarks for {tp.topic}[{tp.partition}]: {err}") from exc
+            log.warning("watermarks of %s[%d] not available yet: %s", tp.topic, tp.partition, err.str())
+            time.sleep(0.2)
+
+
+_LEADERSHIP_ERRORS = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError._TIMED_OUT,
+        KafkaError.REQUEST_TIMED_OUT,
+    }
+)
