@@ -40,6 +40,9 @@ DEMO_FUNDING = 100_000  # EUR 1,000.00 in minor units
 class Stack:
     state_dir: Path
     children: dict[str, ChildProcess] = field(default_factory=dict)
+    # Where each child's log stood when it was started: logs are appended across runs, and only what this
+    # run wrote says anything about this run.
+    log_starts: dict[str, int] = field(default_factory=dict)
     broker: KafkaBroker | None = None
     redis: RedisServer | None = None
 
@@ -78,7 +81,7 @@ def _tail_logs(stack: Stack, stop: threading.Event) -> None:
             path = child.log_path
             try:
                 with path.open("rb") as f:
-                    f.seek(offsets.get(path, 0))
+                    f.seek(offsets.get(path, stack.log_starts.get(name, 0)))
                     chunk = f.read()
                     offsets[path] = f.tell()
             except FileNotFoundError:
@@ -176,7 +179,7 @@ def start(args: argparse.Namespace, stack: Stack) -> None:
     _wait_ready(stack, f"{psp}/readyz", "psp-sim")
     for name, child in stack.children.items():
         if name.startswith(("processor", "projector")):
-            _wait_ready(stack, f"http://127.0.0.1:{_ops_port(child)}/readyz", name)
+            _wait_ready(stack, f"http://127.0.0.1:{_ops_port(child, stack.log_starts[name])}/readyz", name)
     creds = {"gateway": gateway, "psp": psp, **asyncio.run(_seed(stack.redis.url, gateway))}
     cred_path = state_dir / "credentials.json"
     cred_path.write_text(json.dumps(creds, indent=2))
@@ -191,11 +194,14 @@ def start(args: argparse.Namespace, stack: Stack) -> None:
     )
 
 
-def _ops_port(child: ChildProcess, timeout_s: float = 30) -> int:
-    """The ops port a service logged at start ("ops endpoints on http://127.0.0.1:PORT")."""
+def _ops_port(child: ChildProcess, log_start: int, timeout_s: float = 30) -> int:
+    """The ops port a service logged at this start ("ops endpoints on http://127.0.0.1:PORT")."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        for line in child.log_tail(200).splitlines():
+        with child.log_path.open("rb") as f:
+            f.seek(log_start)
+            written = f.read().decode(errors="replace")
+        for line in written.splitlines():
             if "ops endpoints on http://" in line:
                 return int(line.rsplit(":", 1)[1].strip())
         time.sleep(0.2)
