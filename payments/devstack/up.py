@@ -66,9 +66,9 @@ class Stack:
 
 
 def _service(stack: Stack, name: str, args: list[str], env: dict[str, str]) -> None:
-    child = ChildProcess(
-        [sys.executable, "-m", "payments.cli", *args], stack.state_dir / "logs" / f"{name}.log", env=env
-    )
+    log_path = stack.state_dir / "logs" / f"{name}.log"
+    child = ChildProcess([sys.executable, "-m", "payments.cli", *args], log_path, env=env)
+    stack.log_starts[name] = log_path.stat().st_size if log_path.exists() else 0
     child.start()
     stack.children[name] = child
 
