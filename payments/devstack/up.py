@@ -27,6 +27,7 @@ import redis.asyncio as aioredis
 from payments.devstack.errors import DevstackError
 from payments.devstack.kafka import KafkaBroker
 from payments.devstack.ports import free_port
+from payments.devstack.probe import wait_http_ok
 from payments.devstack.process import ChildProcess
 from payments.devstack.redis import RedisServer, ensure_redis_installed
 from payments.devstack.topics import create_topics
@@ -99,17 +100,8 @@ def _check_children(stack: Stack) -> None:
             )
 
 
-def _wait_ready(stack: Stack, url: str, what: str, timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        _check_children(stack)
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    raise DevstackError(f"{what} did not become ready at {url} within {timeout_s:.0f}s")
+def _wait_ready(stack: Stack, url: str) -> None:
+    wait_http_ok(url, timeout_s=90, still_alive=lambda: _check_children(stack))
 
 
 async def _seed(redis_url: str, gateway: str) -> dict[str, object]:
@@ -175,11 +167,11 @@ def start(args: argparse.Namespace, stack: Stack) -> None:
     (state_dir / "pids.json").write_text(json.dumps({"supervisor": os.getpid(), "children": stack.pids()}))
     gateway = f"http://127.0.0.1:{gw_port}"
     psp = f"http://127.0.0.1:{psp_port}"
-    _wait_ready(stack, f"{gateway}/readyz", "gateway")
-    _wait_ready(stack, f"{psp}/readyz", "psp-sim")
+    _wait_ready(stack, f"{gateway}/readyz")
+    _wait_ready(stack, f"{psp}/readyz")
     for name, child in stack.children.items():
         if name.startswith(("processor", "projector")):
-            _wait_ready(stack, f"http://127.0.0.1:{_ops_port(child, stack.log_starts[name])}/readyz", name)
+            _wait_ready(stack, f"http://127.0.0.1:{_ops_port(child, stack.log_starts[name])}/readyz")
     creds = {"gateway": gateway, "psp": psp, **asyncio.run(_seed(stack.redis.url, gateway))}
     cred_path = state_dir / "credentials.json"
     cred_path.write_text(json.dumps(creds, indent=2))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from payments.devstack.ports import free_port
+from payments.devstack.probe import wait_http_ok
 from payments.devstack.topics import create_topics
 from payments.gateway.seed import create_api_key
 from payments.settings import KafkaSettings, TopicNames
@@ -37,18 +37,6 @@ class Stack:
         return httpx.AsyncClient(
             base_url=self.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=timeout
         )
-
-
-def _wait_http(url: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{url} not ready within {timeout_s}s")
 
 
 async def _seed(redis_url: str, users: list[str]) -> tuple[str, dict[str, str]]:
@@ -84,7 +72,7 @@ def stack(kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPat
     for s in services:
         s.start()
     try:
-        _wait_http(f"http://127.0.0.1:{port}/readyz")
+        wait_http_ok(f"http://127.0.0.1:{port}/readyz")
         yield Stack(f"http://127.0.0.1:{port}", kafka, rurl, admin, keys, log_dir, procs, gateway, projector)
     finally:
         for s in services:

@@ -17,8 +17,9 @@ import pytest
 import redis
 
 from payments.devstack.ports import free_port
+from payments.devstack.probe import wait_http_ok
 from payments.schemas.state import ResultEvent
-from tests.e2e.conftest import Stack, _wait_http
+from tests.e2e.conftest import Stack
 from tests.e2e.test_shared_account import open_funded_account
 from tests.support import Service, read_all, service_env
 
@@ -172,7 +173,7 @@ async def test_gateway_killed_between_claim_and_publish_then_retry_completes_onc
         ["gateway", "--host", "127.0.0.1", "--port", str(port)], env, stack.log_dir / "doomed-gateway.log"
     ).start()
     try:
-        _wait_http(f"http://127.0.0.1:{port}/healthz")
+        wait_http_ok(f"http://127.0.0.1:{port}/healthz")
         key = uuid.uuid4().hex
         body = {"amount": 700, "currency": "EUR", "payee": "grocer"}
         headers = {"Authorization": f"Bearer {stack.keys['alice']}", "Idempotency-Key": key}

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from payments.devstack.ports import free_port
+from payments.devstack.probe import wait_http_ok
 from payments.settings import KafkaSettings
 from tests.support import Service, service_env
 
@@ -17,16 +17,10 @@ pytestmark = pytest.mark.integration
 
 
 def _wait_ready(url: str, service: Service, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    def alive() -> None:
         assert service.alive(), service.log_path.read_text()
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} not ready:\n{service.log_path.read_text()}")
+
+    wait_http_ok(url, timeout_s=timeout_s, still_alive=alive)
 
 
 @pytest.mark.parametrize("which", ["gateway", "projector"])
