@@ -120,18 +120,22 @@ async def test_redis_flushall_mid_run_still_one_debit_per_key(stack: Stack) -> N
     async with stack.client("alice") as alice:
         await send_all(alice)
         # Redis loses every idempotency record (flushed, failed over without replication)...
-        api_keys = {k: sync_redis.dump(k) for k in sync_redis.scan_iter("apikey:*")}
-        read_model = {k: sync_redis.dump(k) for k in sync_redis.scan_iter(f"acct:{account_id}")}
-        sync_redis.flushall()
-        # ...keeping only what the test needs to authenticate and pass the membership pre-check.
-        for k, v in {**api_keys, **read_model}.items():
-            assert isinstance(v, bytes)
-            sync_redis.restore(k, 0, v, replace=True)
+        lose_redis(sync_redis, account_id)
         # ...and the client retries every request: the processor's dedupe must hold the line.
         await send_all(alice)
-        # A reused key with another amount cannot be caught by the gateway now; the processor refuses it
-        # and the refusal shows on the payment.
-        reused_key, original_amount = keys[0]
+    expected = funding - sum(amount for _, amount in keys)
+    acct = await wait_posted(stack, account_id, expected)
+    await asyncio.sleep(2)  # let any duplicate that slipped through show up before counting
+    assert (await wait_posted(stack, account_id, expected))["posted"] == expected, acct
+    per_payment = succeeded_per_payment(stack, account_id)
+    assert len(per_payment) == len(keys)
+    assert set(per_payment.values()) == {1}
+
+    # Once everything settled, Redis is lost again and a key is reused with another amount: the gateway
+    # cannot catch it now; the processor refuses it and the refusal shows on the payment.
+    lose_redis(sync_redis, account_id)
+    reused_key, original_amount = keys[0]
+    async with stack.client("alice") as alice:
         r = await alice.post(
             f"/v1/accounts/{account_id}/payments",
             json={"amount": original_amount + 1, "currency": "EUR", "payee": "grocer"},
@@ -144,16 +148,20 @@ async def test_redis_flushall_mid_run_still_one_debit_per_key(stack: Stack) -> N
             if payment.get("mismatched_requests") == 1:
                 break
             await asyncio.sleep(0.1)
-        assert payment["mismatched_requests"] == 1, payment
-        assert payment["amount"] == original_amount
-        assert payment["status"] == "succeeded"
-    expected = funding - sum(amount for _, amount in keys)
-    acct = await wait_posted(stack, account_id, expected)
-    await asyncio.sleep(2)  # let any duplicate that slipped through show up before counting
-    assert (await wait_posted(stack, account_id, expected))["posted"] == expected, acct
-    per_payment = succeeded_per_payment(stack, account_id)
-    assert len(per_payment) == len(keys)
-    assert set(per_payment.values()) == {1}
+    assert payment["mismatched_requests"] == 1, payment
+    assert payment["amount"] == original_amount
+    assert payment["status"] == "succeeded"
+    assert (await wait_posted(stack, account_id, expected))["posted"] == expected
+
+
+def lose_redis(sync_redis: redis.Redis, account_id: str) -> None:
+    """FLUSHALL, keeping only what the test needs to authenticate and pass the membership pre-check."""
+    api_keys = {k: sync_redis.dump(k) for k in sync_redis.scan_iter("apikey:*")}
+    read_model = {k: sync_redis.dump(k) for k in sync_redis.scan_iter(f"acct:{account_id}")}
+    sync_redis.flushall()
+    for k, v in {**api_keys, **read_model}.items():
+        assert isinstance(v, bytes)
+        sync_redis.restore(k, 0, v, replace=True)
 
 
 async def test_gateway_killed_between_claim_and_publish_then_retry_completes_once(stack: Stack) -> None:
