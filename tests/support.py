@@ -8,8 +8,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
@@ -80,17 +78,6 @@ class Service:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
-
-
-@contextmanager
-def running(*services: Service) -> Iterator[None]:
-    try:
-        for s in services:
-            s.start()
-        yield
-    finally:
-        for s in services:
-            s.stop()
 
 
 def processor(kafka: KafkaSettings, group_prefix: str, instance: int, log_dir: Path) -> Service:

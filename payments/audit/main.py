@@ -22,17 +22,13 @@ class AuditSettings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
 
 
-def run_audit(kafka: KafkaSettings, idle_s: float = 2.0) -> AuditReport:
+def run_audit(kafka: KafkaSettings) -> AuditReport:
     t = kafka.topics
-    results = [
-        ResultEvent.model_validate_json(v) for _, v in read_topic(kafka, t.results, idle_s=idle_s) if v
-    ]
-    ledger = [
-        LedgerTransaction.model_validate_json(v) for _, v in read_topic(kafka, t.ledger, idle_s=idle_s) if v
-    ]
+    results = [ResultEvent.model_validate_json(v) for _, v in read_topic(kafka, t.results) if v]
+    ledger = [LedgerTransaction.model_validate_json(v) for _, v in read_topic(kafka, t.ledger) if v]
     codec = StateCodec()
     latest: dict[str, AccountSnapshot | Operation] = {}
-    for key, value in read_topic(kafka, t.state, idle_s=idle_s, keep_tombstones=True):
+    for key, value in read_topic(kafka, t.state, keep_tombstones=True):
         k = key.decode()
         if value is None:
             latest.pop(k, None)

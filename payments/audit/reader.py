@@ -15,14 +15,15 @@ def read_topic(
     kafka: KafkaSettings,
     topic: str,
     *,
-    idle_s: float = 2.0,
+    stall_s: float = 30.0,
     timeout_s: float = 300,
     keep_tombstones: bool = False,
 ) -> Iterator[tuple[bytes, bytes | None]]:
     """Yield (key, value) of every committed record up to the end offsets taken at the start.
 
-    Stops once every partition reached the end offset seen at the start, or after ``idle_s`` without
-    progress past the end (an open transaction keeps a read_committed reader behind the LSO).
+    Stops once every partition reached the end offset seen at the start, or after ``stall_s`` without a
+    record (an open transaction keeps a read_committed reader behind the LSO until it is resolved, which
+    takes at most ``transaction.timeout.ms``).
     """
     c = Consumer(
         {
@@ -42,7 +43,7 @@ def read_topic(
         c.assign([TopicPartition(topic, p, 0) for p in pending])
         deadline = time.monotonic() + timeout_s
         last = time.monotonic()
-        while pending and time.monotonic() < deadline and time.monotonic() - last < max(idle_s, 30):
+        while pending and time.monotonic() < deadline and time.monotonic() - last < stall_s:
             for m in c.consume(5000, 0.2):
                 last = time.monotonic()
                 err = m.error()
