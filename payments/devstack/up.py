@@ -160,18 +160,22 @@ def start(args: argparse.Namespace, stack: Stack) -> None:
         "PAYMENTS_REDIS__URL": stack.redis.url,
     }
     _service(stack, "psp-sim", ["psp-sim", "--host", "127.0.0.1", "--port", str(psp_port)], env)
+    # Services without an HTTP API of their own serve /readyz on an ops port we choose, so we can probe it.
+    ops_ports: dict[str, int] = {}
     for i in range(args.processors):
-        _service(stack, f"processor-{i}", ["processor", "--instance", str(i)], env)
-    _service(stack, "projector", ["projector"], env)
+        name = f"processor-{i}"
+        ops_ports[name] = free_port()
+        _service(stack, name, ["processor", "--instance", str(i), "--ops-port", str(ops_ports[name])], env)
+    ops_ports["projector"] = free_port()
+    _service(stack, "projector", ["projector", "--ops-port", str(ops_ports["projector"])], env)
     _service(stack, "gateway", ["gateway", "--host", "127.0.0.1", "--port", str(gw_port)], env)
     (state_dir / "pids.json").write_text(json.dumps({"supervisor": os.getpid(), "children": stack.pids()}))
     gateway = f"http://127.0.0.1:{gw_port}"
     psp = f"http://127.0.0.1:{psp_port}"
     _wait_ready(stack, f"{gateway}/readyz")
     _wait_ready(stack, f"{psp}/readyz")
-    for name, child in stack.children.items():
-        if name.startswith(("processor", "projector")):
-            _wait_ready(stack, f"http://127.0.0.1:{_ops_port(child, stack.log_starts[name])}/readyz")
+    for port in ops_ports.values():
+        _wait_ready(stack, f"http://127.0.0.1:{port}/readyz")
     creds = {"gateway": gateway, "psp": psp, **asyncio.run(_seed(stack.redis.url, gateway))}
     cred_path = state_dir / "credentials.json"
     cred_path.write_text(json.dumps(creds, indent=2))
@@ -184,20 +188,6 @@ def start(args: argparse.Namespace, stack: Stack) -> None:
         "Ctrl-C or `payments down` stops everything.\n",
         flush=True,
     )
-
-
-def _ops_port(child: ChildProcess, log_start: int, timeout_s: float = 30) -> int:
-    """The ops port a service logged at this start ("ops endpoints on http://127.0.0.1:PORT")."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with child.log_path.open("rb") as f:
-            f.seek(log_start)
-            written = f.read().decode(errors="replace")
-        for line in written.splitlines():
-            if "ops endpoints on http://" in line:
-                return int(line.rsplit(":", 1)[1].strip())
-        time.sleep(0.2)
-    raise DevstackError(f"{child.argv} did not report its ops port:\n{child.log_tail(15)}")
 
 
 def main(argv: list[str]) -> int:
