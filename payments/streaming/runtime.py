@@ -72,9 +72,9 @@ class ExactlyOnceRuntime:
                 "partition.assignment.strategy": "cooperative-sticky",
                 "max.poll.interval.ms": settings.max_poll_interval_ms,
                 "session.timeout.ms": settings.session_timeout_ms,
-                # Static membership: a restarted instance takes its partitions straight back without a
-                # rebalance, and a zombie with the same id is fenced by the coordinator as well.
-                "group.instance.id": settings.transactional_id,
+                # No static membership (group.instance.id): with cooperative-sticky, a warm restart of
+                # several static members left one of them subscribed but never assigned (half the
+                # partitions unowned). Dynamic membership plus KIP-447 fencing is what DESIGN §5 relies on.
             }
         )
 
@@ -105,10 +105,6 @@ class ExactlyOnceRuntime:
             self._consumer.close()
         finally:
             self._producer.flush(5)
-
-    @property
-    def stores(self) -> dict[int, PartitionStore]:
-        return self._stores
 
     # -- rebalance callbacks (only ever called inside consume(), never with a transaction open) -------
 
