@@ -12,7 +12,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
-from payments.schemas.commands import AdjustBalance, OpenAccount, RequestPayment, encode_command
+from payments.schemas.commands import AnyCommand, encode_command
 from payments.settings import KafkaSettings
 
 
@@ -92,7 +92,7 @@ def producer(kafka: KafkaSettings) -> Producer:
     return Producer({**kafka.client_config(), "enable.idempotence": True, "acks": "all", "linger.ms": 5})
 
 
-def send(prod: Producer, topic: str, cmd: OpenAccount | AdjustBalance | RequestPayment) -> None:
+def send(prod: Producer, topic: str, cmd: AnyCommand) -> None:
     while True:
         try:
             prod.produce(topic, key=cmd.account_id.encode(), value=encode_command(cmd))

@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+import httpx
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from payments.audit.checks import AuditReport, audit
+from payments.audit.checks import AuditReport, PspMovement, audit
 from payments.audit.reader import read_topic
 from payments.processor.transformer import StateCodec
 from payments.schemas.ledger import LedgerTransaction
@@ -22,7 +23,25 @@ class AuditSettings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
 
 
-def run_audit(kafka: KafkaSettings) -> AuditReport:
+def fetch_psp_movements(psp_url: str, timeout_s: float = 30.0) -> list[PspMovement]:
+    """The PSP simulator's own log of every money movement (``GET /_sim/audit``)."""
+    response = httpx.get(f"{psp_url.rstrip('/')}/_sim/audit", timeout=timeout_s)
+    response.raise_for_status()
+    return [
+        PspMovement(
+            id=m["id"],
+            kind=m["kind"],
+            idempotency_key=m.get("idempotency_key"),
+            amount=m["amount"],
+            status=m["status"],
+        )
+        for m in response.json()["movements"]
+    ]
+
+
+def run_audit(
+    kafka: KafkaSettings, *, psp_url: str | None = None, require_terminal: bool = False
+) -> AuditReport:
     t = kafka.topics
     results = [ResultEvent.model_validate_json(v) for _, v in read_topic(kafka, t.results) if v]
     ledger = [LedgerTransaction.model_validate_json(v) for _, v in read_topic(kafka, t.ledger) if v]
@@ -36,7 +55,8 @@ def run_audit(kafka: KafkaSettings) -> AuditReport:
             item = codec.decode(k, value)
             assert isinstance(item, AccountSnapshot | Operation)
             latest[k] = item
-    return audit(results, ledger, latest.values())
+    movements = fetch_psp_movements(psp_url) if psp_url else None
+    return audit(results, ledger, latest.values(), psp_movements=movements, require_terminal=require_terminal)
 
 
 def main(argv: list[str]) -> int:
@@ -44,12 +64,20 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--bootstrap", help="Kafka bootstrap servers (default from PAYMENTS_KAFKA__BOOTSTRAP)"
     )
+    parser.add_argument(
+        "--psp-url", help="PSP simulator base URL: adds the three-way match against its own log"
+    )
+    parser.add_argument(
+        "--require-terminal",
+        action="store_true",
+        help="invariant 9: every payment and top-up must be terminal (use after faults healed)",
+    )
     args = parser.parse_args(argv)
     settings = AuditSettings()
     kafka = settings.kafka
     if args.bootstrap:
         kafka = kafka.model_copy(update={"bootstrap": args.bootstrap})
-    report = run_audit(kafka)
+    report = run_audit(kafka, psp_url=args.psp_url, require_terminal=args.require_terminal)
     print(report.render())
     sys.stdout.flush()
     return 0 if report.clean else 1

@@ -11,6 +11,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from payments.observability import OpsServer, configure_logging
+from payments.processor.decide import Policy
 from payments.processor.transformer import PaymentsTransformer, StateCodec
 from payments.settings import KafkaSettings
 from payments.streaming.runtime import ExactlyOnceRuntime
@@ -26,6 +27,9 @@ class ProcessorSettings(BaseSettings):
     runtime: RuntimeSettings = RuntimeSettings()
     # Stable across restarts of the same instance: it names the transactional id that fences zombies.
     instance: int = Field(default=0, ge=0)
+    # How long a payment or top-up may stay without a PSP outcome before the reconciler may expire it
+    # (its hold is kept until then), in ms.
+    operation_ttl_ms: int = Field(default=15 * 60 * 1000, ge=1000)
     ops_host: str = "127.0.0.1"
     ops_port: int = Field(default=0, ge=0)
     log_level: str = "INFO"
@@ -40,7 +44,9 @@ def build_runtime(settings: ProcessorSettings, ready: threading.Event) -> Exactl
         settings=runtime_settings,
         input_topic=settings.kafka.topics.commands,
         changelog_topic=settings.kafka.topics.state,
-        transformer=PaymentsTransformer(settings.kafka.topics),
+        transformer=PaymentsTransformer(
+            settings.kafka.topics, Policy(operation_ttl_ms=settings.operation_ttl_ms)
+        ),
         codec=StateCodec(),
         on_ready=ready.set,
     )

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from prometheus_client import Counter
 from pydantic import ValidationError
 
-from payments.processor.decide import decide, operation_key
+from payments.processor.decide import DEFAULT_POLICY, Policy, decide, operation_key
 from payments.schemas.commands import decode_command
 from payments.schemas.state import AccountSnapshot, Operation
 from payments.settings import TopicNames
@@ -41,8 +41,9 @@ class StateCodec:
 
 
 class PaymentsTransformer:
-    def __init__(self, topics: TopicNames) -> None:
+    def __init__(self, topics: TopicNames, policy: Policy = DEFAULT_POLICY) -> None:
         self._topics = topics
+        self._policy = policy
 
     def __call__(self, state: StateAccess, record: InputRecord) -> Sequence[Output]:
         if record.value is None:
@@ -80,7 +81,7 @@ class PaymentsTransformer:
         operation = state.get(op_key) if op_key else None
         assert account is None or isinstance(account, AccountSnapshot)
         assert operation is None or isinstance(operation, Operation)
-        decision = decide(account, operation, cmd)
+        decision = decide(account, operation, cmd, self._policy)
         if decision.is_noop:
             COMMANDS.labels(type=cmd.type, result="duplicate").inc()
             return ()
@@ -91,6 +92,10 @@ class PaymentsTransformer:
         key = cmd.account_id.encode()
         outputs = [Output(self._topics.results, key, r.model_dump_json().encode()) for r in decision.results]
         outputs += [Output(self._topics.ledger, key, tx.model_dump_json().encode()) for tx in decision.ledger]
+        outputs += [
+            Output(self._topics.psp_requests, key, req.model_dump_json().encode())
+            for req in decision.psp_requests
+        ]
         for r in decision.results:
             COMMANDS.labels(type=cmd.type, result=r.type.value).inc()
         return outputs

@@ -17,6 +17,16 @@ class ErrorCode(StrEnum):
     PAYMENT_NOT_FOUND = "payment_not_found"
     CURRENCY_MISMATCH = "currency_mismatch"
     INSUFFICIENT_FUNDS = "insufficient_funds"
+    # The PSP refused the money movement (card declined, expired card...); the PSP's own code is kept on
+    # the operation as ``psp_failure_code``.
+    PSP_DECLINED = "psp_declined"
+    # No PSP outcome arrived before the operation's deadline and the PSP had no record of it: the hold is
+    # released (DESIGN §2 step 6). A late PSP execution is caught as a discrepancy, never as new money.
+    OPERATION_EXPIRED = "operation_expired"
+    # The PSP reported an outcome that contradicts a terminal state we already published.
+    PSP_DISCREPANCY = "psp_discrepancy"
+    WEBHOOK_SIGNATURE_INVALID = "webhook_signature_invalid"
+    RATE_LIMITED = "rate_limited"
     IDEMPOTENCY_KEY_MISSING = "idempotency_key_missing"
     IDEMPOTENCY_KEY_INVALID = "idempotency_key_invalid"
     IDEMPOTENCY_KEY_IN_USE = "idempotency_key_in_use"

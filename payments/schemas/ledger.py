@@ -12,7 +12,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 FUNDING = "equity:funding"
-PAYOUT_CLEARING = "clearing:psp-payouts"
+PAYOUT_CLEARING = "clearing:psp-payouts"  # money the PSP paid out to payees for us
+CHARGE_CLEARING = "clearing:psp-charges"  # money the PSP collected from cards for us
+# PSP movements we cannot attribute to an account balance (a PSP success after we expired the operation):
+# posted here so that every PSP success has exactly one ledger posting, and resolved by an operator.
 SUSPENSE = "suspense"
 
 

@@ -1,6 +1,6 @@
 """Crash safety of the exactly-once runtime with the real processor process and a real broker.
 
-While >=2,000 payment commands (plus redelivered duplicates) stream in, the processor is ``kill -9``ed at
+While >=2,000 payments, their PSP outcomes and redelivered duplicates of both stream in, the processor is ``kill -9``ed at
 random points and restarted. Afterwards the topics themselves (read_committed) must show every command
 reflected exactly once, per-account sequences dense, the ledger balanced and balances equal to the replay.
 """

@@ -59,7 +59,7 @@ def test_stopping_and_starting_instances_during_10k_commands(
     kafka_settings: KafkaSettings, tmp_path: Path
 ) -> None:
     rng = random.Random(4)
-    w = make_workload(rng, accounts=64, payments=9_000, duplicates=1_000)
+    w = make_workload(rng, accounts=64, payments=4_500, duplicates=500)  # 10,000 commands
     procs = _instances(kafka_settings, 3, tmp_path)
     for p in procs:
         p.start()

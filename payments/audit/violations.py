@@ -1,0 +1,12 @@
+"""One broken invariant, found by a check; ``invariant`` is its number in DESIGN §3 (0 = state agreement)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Violation:
+    invariant: int
+    subject: str
+    detail: str
