@@ -18,6 +18,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "processor": ("payments.processor.main", "run one processor instance (exactly-once)"),
     "projector": ("payments.gateway.projector_main", "run the results -> Redis read-model projector"),
     "psp-sim": ("payments.psp_sim.main", "run the PSP simulator"),
+    "psp-caller": (
+        "payments.processor.psp_caller.main",
+        "run the PSP caller (at-least-once, many calls in flight)",
+    ),
     "seed": ("payments.gateway.seed", "create API keys and the demo account"),
     "audit": ("payments.audit.main", "check the invariants of DESIGN §3 on the topics; exit 1 on violation"),
 }

@@ -1,4 +1,5 @@
-"""Standard Webhooks signing: pure unit and property tests."""
+"""Standard Webhooks signing (``payments.standard_webhooks``, shared by the PSP simulator and the gateway):
+pure unit and property tests."""
 
 from __future__ import annotations
 
@@ -6,8 +7,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from payments.psp_sim.errors import InvalidSecret
-from payments.psp_sim.signing import SignatureError, decode_secret, encode_secret, sign, verify
+from payments.standard_webhooks import (
+    InvalidSecret,
+    SignatureError,
+    decode_secret,
+    encode_secret,
+    sign,
+    sign_all,
+    signed_headers,
+    verify,
+)
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 OTHER_SECRET = encode_secret(b"another secret of 24 byte")
@@ -25,9 +34,9 @@ def test_matches_the_reference_vector() -> None:
     assert signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
 
 
-def test_round_trip() -> None:
+def test_round_trip_returns_the_message_id() -> None:
     body = b'{"type":"charge.succeeded"}'
-    verify([SECRET], headers("evt_1", NOW, sign(SECRET, "evt_1", NOW, body)), body, now=NOW)
+    assert verify([SECRET], headers("evt_1", NOW, sign(SECRET, "evt_1", NOW, body)), body, now=NOW) == "evt_1"
 
 
 def test_headers_are_case_insensitive() -> None:
@@ -130,3 +139,42 @@ def test_round_trip_and_any_bit_flip_fails(msg_id: str, timestamp: int, body: by
         tampered = body[:index] + bytes([body[index] ^ 1]) + body[index + 1 :]
         with pytest.raises(SignatureError):
             verify([SECRET], signed, tampered, now=timestamp)
+
+
+def test_second_of_two_secrets_is_accepted_in_either_order() -> None:
+    body = b"{}"
+    signed = headers("evt_1", NOW, sign(OTHER_SECRET, "evt_1", NOW, body))
+    verify([SECRET, OTHER_SECRET], signed, body, now=NOW)
+    verify([OTHER_SECRET, SECRET], signed, body, now=NOW)
+    with pytest.raises(SignatureError):
+        verify([SECRET], signed, body, now=NOW)
+
+
+def test_sender_signing_with_both_secrets_during_rotation() -> None:
+    body = b'{"a":1}'
+    both = signed_headers([SECRET, OTHER_SECRET], "evt_9", NOW, body)
+    assert both["webhook-signature"] == sign_all([SECRET, OTHER_SECRET], "evt_9", NOW, body)
+    assert len(both["webhook-signature"].split()) == 2
+    # a receiver that knows either secret alone accepts it
+    assert verify([SECRET], both, body, now=NOW) == "evt_9"
+    assert verify([OTHER_SECRET], both, body, now=NOW) == "evt_9"
+
+
+def test_a_malformed_configured_secret_is_a_configuration_error() -> None:
+    body = b"{}"
+    with pytest.raises(InvalidSecret):
+        verify(["whsec_not base64!", SECRET], headers("e", NOW, sign(SECRET, "e", NOW, body)), body, now=NOW)
+
+
+@pytest.mark.parametrize("skew", [-300, 0, 300])
+def test_future_and_past_within_tolerance_are_accepted(skew: int) -> None:
+    body = b"{}"
+    verify([SECRET], headers("evt_1", NOW + skew, sign(SECRET, "evt_1", NOW + skew, body)), body, now=NOW)
+
+
+def test_tolerance_is_configurable() -> None:
+    body = b"{}"
+    signed = headers("evt_1", NOW, sign(SECRET, "evt_1", NOW, body))
+    with pytest.raises(SignatureError) as info:
+        verify([SECRET], signed, body, now=NOW + 61, tolerance_s=60)
+    assert info.value.code == "timestamp_out_of_tolerance"

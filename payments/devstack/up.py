@@ -1,7 +1,8 @@
 """``payments up``: the whole stack on this machine, as child processes with prefixed logs.
 
 Starts redis-server and a Kafka broker (data under ``.devstack/``), creates the topics, then the PSP
-simulator, N processors, the projector and the gateway; seeds an admin key and the demo users ``alice`` and
+simulator (sending signed webhooks to the gateway), N processors, the psp-caller, the projector and the
+gateway; seeds an admin key and the demo users ``alice`` and
 ``bob`` sharing one funded demo account; writes ``.devstack/credentials.json`` and ``.devstack/pids.json``
 (for ``payments down``) and prints where the API and its docs are. Ctrl-C or SIGTERM stops everything in
 reverse order.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import signal
@@ -134,6 +136,15 @@ async def _seed(redis_url: str, gateway: str) -> dict[str, object]:
     return {"admin": admin, "users": users, "demo_account": account}
 
 
+def _webhook_secret(state_dir: Path) -> str:
+    """The PSP → gateway webhook signing secret, made once per state dir (0600) and kept across runs."""
+    path = state_dir / "webhook_secret"
+    if not path.exists():
+        path.write_text("whsec_" + base64.b64encode(os.urandom(32)).decode())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def start(args: argparse.Namespace, stack: Stack) -> None:
     state_dir = stack.state_dir
     (state_dir / "logs").mkdir(parents=True, exist_ok=True)
@@ -159,19 +170,35 @@ def start(args: argparse.Namespace, stack: Stack) -> None:
         "PAYMENTS_KAFKA__PARTITIONS": str(kafka.partitions),
         "PAYMENTS_REDIS__URL": stack.redis.url,
     }
-    _service(stack, "psp-sim", ["psp-sim", "--host", "127.0.0.1", "--port", str(psp_port)], env)
+    secret = _webhook_secret(state_dir)
+    _service(
+        stack,
+        "psp-sim",
+        ["psp-sim", "--host", "127.0.0.1", "--port", str(psp_port),
+         "--webhook-url", f"http://127.0.0.1:{gw_port}/v1/psp/webhooks"],
+        env | {"PSP_SIM_WEBHOOK_SECRET": secret},
+    )  # fmt: skip
+    psp = f"http://127.0.0.1:{psp_port}"
     # Services without an HTTP API of their own serve /readyz on an ops port we choose, so we can probe it.
     ops_ports: dict[str, int] = {}
     for i in range(args.processors):
         name = f"processor-{i}"
         ops_ports[name] = free_port()
         _service(stack, name, ["processor", "--instance", str(i), "--ops-port", str(ops_ports[name])], env)
+    ops_ports["psp-caller"] = free_port()
+    _service(
+        stack, "psp-caller", ["psp-caller", "--psp-url", psp, "--ops-port", str(ops_ports["psp-caller"])], env
+    )
     ops_ports["projector"] = free_port()
     _service(stack, "projector", ["projector", "--ops-port", str(ops_ports["projector"])], env)
-    _service(stack, "gateway", ["gateway", "--host", "127.0.0.1", "--port", str(gw_port)], env)
+    _service(
+        stack,
+        "gateway",
+        ["gateway", "--host", "127.0.0.1", "--port", str(gw_port)],
+        env | {"PAYMENTS_WEBHOOK_SECRETS": json.dumps([secret])},
+    )
     (state_dir / "pids.json").write_text(json.dumps({"supervisor": os.getpid(), "children": stack.pids()}))
     gateway = f"http://127.0.0.1:{gw_port}"
-    psp = f"http://127.0.0.1:{psp_port}"
     _wait_ready(stack, f"{gateway}/readyz")
     _wait_ready(stack, f"{psp}/readyz")
     for port in ops_ports.values():

@@ -8,6 +8,7 @@ Under test, run the lifespan yourself: ``async with app.router.lifespan_context(
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
@@ -25,11 +26,15 @@ from payments.gateway.metrics import GatewayMetrics
 from payments.gateway.middleware import MetricsMiddleware
 from payments.gateway.problems import install_problem_handlers
 from payments.gateway.publisher import CommandPublisher
+from payments.gateway.ratelimit import RateLimiter
 from payments.gateway.readmodel import ReadModel
-from payments.gateway.routes import accounts, ops, payments
+from payments.gateway.routes import accounts, ledger, members, ops, payments, top_ups, webhooks
 from payments.gateway.services import GatewayServices
 from payments.gateway.settings import GatewaySettings
 from payments.gateway.waiter import ResultWaiter
+from payments.gateway.webhooks import WebhookDedupe
+
+log = logging.getLogger(__name__)
 
 
 def wall_clock_ms() -> int:
@@ -68,6 +73,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not settings.webhook_secrets:
+            log.warning("no webhook secrets configured (PAYMENTS_WEBHOOK_SECRETS): PSP webhooks are rejected")
         redis = _redis_client(settings)
         publisher = CommandPublisher(
             settings.kafka, delivery_timeout_ms=settings.publish_timeout_ms, extra_config=producer_config
@@ -85,6 +92,12 @@ def create_app(
             waiter=waiter,
             publisher=publisher,
             metrics=metrics,
+            rate_limiter=RateLimiter(
+                redis, metrics, rate_per_s=settings.rate_limit_per_s, burst=settings.rate_limit_burst
+            ),
+            webhook_dedupe=WebhookDedupe(
+                redis, ttl_s=settings.webhook_dedupe_ttl_s, lease_s=settings.inflight_lease_s
+            ),
             clock_ms=clock_ms,
             new_account_id=new_account_id,
         )
@@ -103,7 +116,6 @@ def create_app(
     )
     install_problem_handlers(app, retry_after_s=settings.retry_after_s)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.include_router(accounts.router)
-    app.include_router(payments.router)
-    app.include_router(ops.router)
+    for module in (accounts, members, payments, top_ups, ledger, webhooks, ops):
+        app.include_router(module.router)
     return app

@@ -1,6 +1,6 @@
 """FastAPI dependencies as ``Annotated`` aliases: ``Services``, ``CurrentPrincipal``, ``AdminPrincipal``,
 ``IdempotencyKey``, ``OptionalIdempotencyKey``, ``PreferWait``, ``AccountId``, ``MemberAccount``,
-``AdminAccount``.
+``AdminAccount``, ``RateLimited``.
 
 FastAPI resolves dependencies in declaration order before it validates the body, so a handler that
 declares principal → account → key gets 401 → 404/403 → 400 → 422 in that order.
@@ -109,3 +109,11 @@ async def get_admin_account(
 
 # The account an admin acts on (403 for non-admins, 404 if unknown); None when Redis is down.
 AdminAccount = Annotated[AccountSnapshot | None, Depends(get_admin_account)]
+
+
+async def check_rate_limit(principal: CurrentPrincipal, services: Services) -> None:
+    await services.rate_limiter.check(principal.user_id)
+
+
+# Declare after the account dependency: requests refused with 404/403 do not spend tokens.
+RateLimited = Annotated[None, Depends(check_rate_limit)]

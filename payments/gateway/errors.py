@@ -45,3 +45,12 @@ class DependencyUnavailable(GatewayError):
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail, code=ErrorCode.DEPENDENCY_UNAVAILABLE, retriable=True)
+
+
+class InvalidQuery(GatewayError):
+    """A query parameter is invalid (e.g. a cursor that this gateway did not issue): 400 ``validation_error``.
+
+    Unlike a bad body (422), the request itself is malformed, so ``problems`` answers 400."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, code=ErrorCode.VALIDATION_ERROR)

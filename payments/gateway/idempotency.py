@@ -13,10 +13,10 @@ A different fingerprint under the same key is a mismatch (422) whatever the stat
 checked first so that a client reusing a key for another payload learns that, not "try later".
 
 Degraded mode: if Redis is unreachable the claim returns ``Claim.degraded()`` and the caller proceeds
-WITHOUT a record. Intake stays available because every operation id is derived from (principal, key), so
-the processor dedupes a retried command (same fingerprint → no-op, different → recorded mismatch). What is
-lost meanwhile: byte-identical replay and the 409 for concurrent duplicates (both answered from the read
-model or as a fresh 202 instead). The ``payments_gateway_idempotency_total{outcome="degraded"}`` metric and
+WITHOUT a record. Intake stays available because every operation id is derived from (principal, account,
+key), so the processor dedupes a retried command (same fingerprint → no-op, different → recorded
+mismatch). What is lost meanwhile: byte-identical replay and the 409 for concurrent duplicates (both
+answered from the read model or as a fresh 202 instead). The ``payments_gateway_idempotency_total{outcome="degraded"}`` metric and
 a warning log line report every such request.
 """
 

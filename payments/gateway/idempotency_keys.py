@@ -8,8 +8,12 @@ No I/O here, so all of it is unit- and property-tested directly.
 * The fingerprint binds a key to the *validated* request: sha256 over canonical JSON (sorted keys, no
   whitespace) of method, route template, account id and the validated body (defaults filled in), so key
   order, whitespace or an omitted default do not change it, and any changed field does.
-* Operation ids are derived from (principal, key), so a retry after Redis lost the key still produces the
-  same id and the processor dedupes it.
+* Operation ids (payments, top-ups, adjustments) are derived from (principal, account id, key), so a retry
+  after Redis lost the key still produces the same id and the processor dedupes it. The account is part of
+  the derivation because the id's dedupe happens on the account's partition: a key reused on another
+  account while Redis is down must give another id (a new operation there), never the same id on two
+  partitions, where neither processor could see the other's copy. Account ids are derived from
+  (principal, key) alone: there is no account yet.
 """
 
 from __future__ import annotations
@@ -89,19 +93,28 @@ def redis_key(principal: str, key: str) -> str:
     return f"idem:{principal}:{key_digest(key)}"
 
 
-def _derive(prefix: str, principal: str, key: str) -> str:
-    # NUL cannot occur in either part (user ids are identifiers, keys printable ASCII), so the pair is
-    # encoded unambiguously: ("a", "b\0c") and ("a\0b", "c") cannot collide.
-    digest = hashlib.sha256(f"{principal}\0{key}".encode()).hexdigest()
+def _derive(prefix: str, *parts: str) -> str:
+    # NUL cannot occur in any part (user and account ids are identifiers, keys printable ASCII), so the
+    # tuple is encoded unambiguously: ("a", "b\0c") and ("a\0b", "c") cannot collide.
+    digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()
     return prefix + digest[:_ID_HEX_CHARS]
 
 
-def derive_payment_id(principal: str, key: str) -> str:
-    return _derive("pay_", principal, key)
+def derive_payment_id(principal: str, account_id: str, key: str) -> str:
+    return _derive("pay_", principal, account_id, key)
 
 
-def derive_adjustment_id(principal: str, key: str) -> str:
-    return _derive("adj_", principal, key)
+def derive_top_up_id(principal: str, account_id: str, key: str) -> str:
+    return _derive("top_", principal, account_id, key)
+
+
+def derive_adjustment_id(principal: str, account_id: str, key: str) -> str:
+    return _derive("adj_", principal, account_id, key)
+
+
+def derive_member_command_id(principal: str, account_id: str, key: str) -> str:
+    """Membership changes sent with an Idempotency-Key: a retry re-publishes the same command id."""
+    return _derive("mem_", principal, account_id, key)
 
 
 def derive_account_id(principal: str, key: str) -> str:

@@ -3,10 +3,15 @@
 1. Claim the key (one Lua round trip): replay, 409 in flight and 422 mismatch end here.
 2. Look the operation up in the read model: if it is already there (the key's record expired or Redis
    lost it, but the operation is known) do not publish again; if it belongs to another payload, 422.
+   (Membership changes skip this and always publish: the read model may show a state that an earlier,
+   not yet applied command is about to change.)
 3. Publish and await the broker's acknowledgement. Failure → release the claim, 503 with Retry-After.
-4. With ``Prefer: wait=N``, wait up to N s for the final result (see ``waiter``); without it the answer
-   is always 202 with the pending resource, whatever the read model already knows.
+4. With ``Prefer: wait=N``, wait up to N s for the final result (see ``waiter``): for payments and
+   top-ups a terminal status only (``reserved``/``processing``/``unknown`` keep it waiting); without it the
+   answer is always 202 with the pending resource, whatever the read model already knows.
 5. Render the answer, store it under the key (it is what the client receives, byte for byte), send it.
+   A 202 is stored like any other answer: a retry replays that 202 (with the status it showed then),
+   never a later final state; clients read the final state with ``GET``.
 
 Any exception before step 5 releases the claim: nothing durable happened, or what did happen is safe to
 repeat because command ids are deterministic and the processor dedupes them.
@@ -26,9 +31,9 @@ from payments.gateway import render
 from payments.gateway.errors import GatewayError, IntakeUnavailable
 from payments.gateway.idempotency import Claim, ClaimKind
 from payments.gateway.prefer import preference_applied
-from payments.gateway.render import Answer, replay_response
+from payments.gateway.render import Answer, OperationCommand, replay_response
 from payments.gateway.services import GatewayServices
-from payments.schemas.commands import AdjustBalance, OpenAccount, RequestPayment
+from payments.schemas.commands import AnyCommand
 from payments.schemas.errors import ErrorCode
 from payments.schemas.state import Operation
 
@@ -42,15 +47,17 @@ class Submission(Generic[T]):
     """One command-producing request, with how to find and judge its result ``T`` in the read model."""
 
     principal: str
-    key: str | None  # None: no idempotency record (account opening without a key)
+    key: str | None  # None: no idempotency record (account opening or membership without a key)
     fingerprint: str
-    command: OpenAccount | AdjustBalance | RequestPayment
+    command: AnyCommand
     lookup: Callable[[], Awaitable[T | None]]
     is_final: Callable[[T], bool]
     conflicts: Callable[[T], bool]  # the result found belongs to another payload under the same id
     render: Callable[[T | None], Answer]  # None = not (yet) known → 202
     wait_s: int | None  # how long to wait for a final result; None = answer right after publishing
     echo_preference: bool  # the client sent Prefer: wait → Preference-Applied
+    # False: publish even if the read model already shows a result (membership changes; see step 2)
+    dedupe_by_read_model: bool = True
 
 
 def _reused() -> GatewayError:
@@ -61,7 +68,7 @@ def _reused() -> GatewayError:
 
 
 async def submit(services: GatewayServices, sub: Submission[T]) -> Response:
-    claim: Claim | None = None  # no key, no record (account opening without Idempotency-Key)
+    claim: Claim | None = None  # no key, no record
     if sub.key is not None:
         claim = await services.idempotency.claim(sub.principal, sub.key, sub.fingerprint)
         services.metrics.idempotency.labels(claim.kind.value).inc()
@@ -98,7 +105,9 @@ async def _quiet_lookup(services: GatewayServices, sub: Submission[T]) -> T | No
 
 
 async def _execute(services: GatewayServices, sub: Submission[T]) -> Answer:
-    result = await _quiet_lookup(services, sub)
+    result: T | None = None
+    if sub.dedupe_by_read_model:
+        result = await _quiet_lookup(services, sub)
     if result is not None and sub.conflicts(result):
         raise _reused()
     if result is None:
@@ -140,10 +149,11 @@ def operation_submission(
     principal: str,
     key: str,
     fingerprint: str,
-    cmd: AdjustBalance | RequestPayment,
+    cmd: OperationCommand,
     wait_s: int | None,
 ) -> Submission[Operation]:
-    """A payment or adjustment: its result is the operation ``op:<command_id>`` in the read model."""
+    """A payment, top-up or adjustment: its result is the operation ``op:<command_id>`` in the read
+    model."""
     return Submission(
         principal=principal,
         key=key,

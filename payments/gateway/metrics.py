@@ -51,8 +51,21 @@ class GatewayMetrics:
             ["outcome"],
             registry=registry,
         )
+        self.webhooks = Counter(
+            "payments_gateway_webhooks_total",
+            "PSP webhooks: published, duplicate (webhook-id published before), in_flight (a concurrent "
+            "delivery of it is publishing; 409), ignored_type (not a transfer/charge outcome), "
+            "ignored_orphan (no account_id/op id of ours), invalid_signature, malformed, publish_failed (503)",
+            ["outcome"],
+            registry=registry,
+        )
         for outcome in ("new", "replay", "conflict", "mismatch", "degraded"):
             self.idempotency.labels(outcome)  # export zeros so alerts on rate() work from the start
+        for outcome in (
+            "published", "duplicate", "in_flight", "ignored_type", "ignored_orphan", "invalid_signature",
+            "malformed", "publish_failed",
+        ):  # fmt: skip
+            self.webhooks.labels(outcome)
 
 
 class ProjectorMetrics:
@@ -60,6 +73,12 @@ class ProjectorMetrics:
         self.results = Counter(
             "payments_projector_results_total",
             "Results read: applied (changed the read model) or stale (older seq, ignored)",
+            ["outcome"],
+            registry=registry,
+        )
+        self.ledger = Counter(
+            "payments_projector_ledger_total",
+            "Ledger transactions read: indexed (new) or duplicate (redelivered, ignored)",
             ["outcome"],
             registry=registry,
         )
@@ -82,3 +101,7 @@ class ProjectorMetrics:
             "Unix time of the last committed batch",
             registry=registry,
         )
+        for outcome in ("applied", "stale"):
+            self.results.labels(outcome)
+        for outcome in ("indexed", "duplicate"):
+            self.ledger.labels(outcome)

@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from payments.gateway.errors import GatewayError
+from payments.gateway.errors import GatewayError, InvalidQuery
 from payments.schemas.api import Problem
 from payments.schemas.errors import ErrorCode, PaymentsError
 
@@ -35,6 +35,11 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.PAYMENT_NOT_FOUND: 404,
     ErrorCode.CURRENCY_MISMATCH: 422,
     ErrorCode.INSUFFICIENT_FUNDS: 402,
+    ErrorCode.PSP_DECLINED: 402,
+    ErrorCode.OPERATION_EXPIRED: 402,
+    ErrorCode.PSP_DISCREPANCY: 409,
+    ErrorCode.WEBHOOK_SIGNATURE_INVALID: 400,
+    ErrorCode.RATE_LIMITED: 429,
     ErrorCode.IDEMPOTENCY_KEY_MISSING: 400,
     ErrorCode.IDEMPOTENCY_KEY_INVALID: 400,
     ErrorCode.IDEMPOTENCY_KEY_IN_USE: 409,
@@ -57,6 +62,11 @@ TITLES: dict[ErrorCode, str] = {
     ErrorCode.PAYMENT_NOT_FOUND: "Payment not found",
     ErrorCode.CURRENCY_MISMATCH: "Currency does not match the account",
     ErrorCode.INSUFFICIENT_FUNDS: "Insufficient funds",
+    ErrorCode.PSP_DECLINED: "Declined by the payment provider",
+    ErrorCode.OPERATION_EXPIRED: "Expired without an answer from the payment provider",
+    ErrorCode.PSP_DISCREPANCY: "The payment provider contradicts a final state",
+    ErrorCode.WEBHOOK_SIGNATURE_INVALID: "Webhook signature invalid",
+    ErrorCode.RATE_LIMITED: "Too many requests",
     ErrorCode.IDEMPOTENCY_KEY_MISSING: "Idempotency-Key header required",
     ErrorCode.IDEMPOTENCY_KEY_INVALID: "Idempotency-Key header is invalid",
     ErrorCode.IDEMPOTENCY_KEY_IN_USE: "A request with this Idempotency-Key is in progress",
@@ -144,8 +154,15 @@ def install_problem_handlers(app: FastAPI, *, retry_after_s: int) -> None:
         assert isinstance(exc, PaymentsError)
         ext = exc.extensions if isinstance(exc, GatewayError) else None
         retry = exc.retry_after_s if isinstance(exc, GatewayError) and exc.retry_after_s else retry_after_s
+        # A bad query parameter (e.g. a cursor) is a malformed request (400); a bad body stays 422.
+        status = 400 if isinstance(exc, InvalidQuery) else None
         return problem_response(
-            exc.code, exc.detail, instance=request.url.path, extensions=ext, retry_after_s=retry
+            exc.code,
+            exc.detail,
+            instance=request.url.path,
+            extensions=ext,
+            retry_after_s=retry,
+            status=status,
         )
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:
@@ -155,11 +172,14 @@ def install_problem_handlers(app: FastAPI, *, retry_after_s: int) -> None:
             return problem_response(
                 ErrorCode.MALFORMED_JSON, "the request body is not valid JSON", instance=request.url.path
             )
+        # Only the query string wrong (e.g. ?limit=0): a malformed request, 400; a bad body or path, 422.
+        in_query = all(e["loc"][:1] == ["query"] for e in errors)
         return problem_response(
             ErrorCode.VALIDATION_ERROR,
             f"{len(errors)} invalid field(s)",
             instance=request.url.path,
             extensions={"errors": errors},
+            status=400 if errors and in_query else None,
         )
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
@@ -188,16 +208,24 @@ def install_problem_handlers(app: FastAPI, *, retry_after_s: int) -> None:
     app.add_exception_handler(Exception, on_unexpected)
 
 
-def problem_openapi(*codes: ErrorCode) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` entries with a problem+json example per status (several codes may share one)."""
+def problem_openapi(
+    *codes: ErrorCode, query_codes: tuple[ErrorCode, ...] = ()
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries with a problem+json example per status (several codes may share one).
+
+    ``query_codes`` are answered as 400 because they concern the query string (see ``InvalidQuery``)."""
     by_status: dict[int, list[ErrorCode]] = {}
     for code in codes:
         by_status.setdefault(status_for(code), []).append(code)
+    for code in query_codes:
+        by_status.setdefault(400, []).append(code)
     out: dict[int | str, dict[str, Any]] = {}
     for status, group in sorted(by_status.items()):
-        examples = {
-            c.value: {"value": problem_document(c, TITLES[c].lower(), instance="/v1/...")} for c in group
-        }
+        examples = {}
+        for c in group:
+            doc = problem_document(c, TITLES[c].lower(), instance="/v1/...")
+            doc["status"] = status
+            examples[c.value] = {"value": doc}
         out[status] = {
             "model": Problem,
             "description": ", ".join(c.value for c in group),

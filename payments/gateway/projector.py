@@ -1,10 +1,14 @@
-"""The projector: ``payments.results`` → the Redis read model (layout in ``readmodel``).
+"""The projector: ``payments.results`` and ``payments.ledger`` → the Redis read model (layout in
+``readmodel``).
 
-At-least-once: a batch is written to Redis first (one pipelined round trip, one Lua call per result), and
+At-least-once: a batch is written to Redis first (one pipelined round trip, one Lua call per record), and
 only then are its offsets committed. A crash in between re-delivers the batch, which is harmless because
-every write is guarded by the account sequence number (``seq`` must exceed the stored one), so the read
-model converges to the same state and never moves backwards. Reads are ``read_committed``, so results of
-aborted processor transactions are never shown.
+every result write is guarded by the account sequence number (``seq`` must exceed the stored one) and
+every index write is ``ZADD NX``/``HSETNX``, so the read model converges to the same state and never moves
+backwards. Reads are ``read_committed``, so records of aborted processor transactions are never shown.
+
+Results and ledger transactions of one account are on two topics, so a listing may briefly show a ledger
+transaction whose result is not projected yet (or the reverse); each converges on its own.
 
 If Redis fails mid-batch, the consumer seeks back to the batch's first offsets and retries after a pause
 (it keeps polling meanwhile, so it stays in its group). An undecodable record is logged, counted and
@@ -24,8 +28,14 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from payments.gateway.metrics import ProjectorMetrics
-from payments.gateway.readmodel import APPLY_RESULT_LUA, apply_result_call
+from payments.gateway.readmodel import (
+    APPLY_LEDGER_LUA,
+    APPLY_RESULT_LUA,
+    apply_ledger_call,
+    apply_result_call,
+)
 from payments.gateway.settings import ProjectorSettings
+from payments.schemas.ledger import LedgerTransaction
 from payments.schemas.state import ResultEvent
 
 log = logging.getLogger(__name__)
@@ -36,21 +46,36 @@ Partition = tuple[str, int]
 
 
 class ReadModelWriter:
-    """Applies results to the read model. Synchronous: the projector's loop is a plain thread."""
+    """Applies results and ledger transactions to the read model. Synchronous: the projector's loop is a
+    plain thread."""
 
     def __init__(self, redis: Redis, *, operation_retention_s: int | None) -> None:
         self._redis = redis
-        self._script = redis.register_script(APPLY_RESULT_LUA)
+        self._result_script = redis.register_script(APPLY_RESULT_LUA)
+        self._ledger_script = redis.register_script(APPLY_LEDGER_LUA)
         self._op_ttl_ms = (operation_retention_s or 0) * 1000
 
     def apply(self, events: list[ResultEvent]) -> list[bool]:
-        """Apply in order, in one round trip; True where the result changed the model (False = stale)."""
-        if not events:
+        """Apply results in order, in one round trip; True where the result changed the model."""
+        return self.apply_records(list(events))
+
+    def apply_ledger(self, txs: list[LedgerTransaction]) -> list[bool]:
+        """Index ledger transactions, in one round trip; True where the transaction was new."""
+        return self.apply_records(list(txs))
+
+    def apply_records(self, records: list[ResultEvent | LedgerTransaction]) -> list[bool]:
+        """Apply in order, in one round trip; True where the record changed the model (False = stale or
+        already indexed)."""
+        if not records:
             return []
         pipe = self._redis.pipeline(transaction=False)
-        for event in events:
-            keys, args = apply_result_call(event, self._op_ttl_ms)
-            self._script(keys=keys, args=args, client=pipe)
+        for record in records:
+            if isinstance(record, ResultEvent):
+                keys, args = apply_result_call(record, self._op_ttl_ms)
+                self._result_script(keys=keys, args=args, client=pipe)
+            else:
+                keys, args = apply_ledger_call(record)
+                self._ledger_script(keys=keys, args=args, client=pipe)
         return [bool(r) for r in pipe.execute()]
 
 
@@ -67,6 +92,7 @@ class Projector:
         self._metrics = metrics
         self._writer = ReadModelWriter(redis, operation_retention_s=settings.operation_retention_s)
         self._topic = settings.kafka.topics.results
+        self._ledger_topic = settings.kafka.topics.ledger
         self._consumer = Consumer(
             {
                 **settings.kafka.consumer_config(),
@@ -92,9 +118,14 @@ class Projector:
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; closes the consumer (leaving the group) on the way out."""
-        self._consumer.subscribe([self._topic])
+        self._consumer.subscribe([self._topic, self._ledger_topic])
         self._running = True
-        log.info("projecting %s into the read model (group %s)", self._topic, self._settings.group_id)
+        log.info(
+            "projecting %s and %s into the read model (group %s)",
+            self._topic,
+            self._ledger_topic,
+            self._settings.group_id,
+        )
         try:
             while not stop.is_set():
                 msgs = self._consumer.consume(self._settings.batch_max_records, self._settings.poll_timeout_s)
@@ -109,7 +140,7 @@ class Projector:
         started = time.perf_counter()
         first: dict[Partition, int] = {}
         after: dict[Partition, int] = {}
-        events: list[ResultEvent] = []
+        records: list[ResultEvent | LedgerTransaction] = []
         for msg in msgs:
             err = msg.error()
             if err is not None:
@@ -122,21 +153,24 @@ class Projector:
             offset = msg.offset() or 0
             first.setdefault(tp, offset)
             after[tp] = offset + 1
+            model = LedgerTransaction if tp[0] == self._ledger_topic else ResultEvent
             try:
-                events.append(ResultEvent.model_validate_json(msg.value() or b""))
+                records.append(model.model_validate_json(msg.value() or b""))
             except ValidationError:
                 self._metrics.poison.inc()
-                log.error("skipping undecodable result at %s[%d]@%d", tp[0], tp[1], offset)
+                log.error("skipping undecodable record at %s[%d]@%d", tp[0], tp[1], offset)
         try:
-            applied = self._writer.apply(events)
+            applied = self._writer.apply_records(records)
         except RedisError as exc:
             self._metrics.redis_errors.inc()
             log.warning("redis write failed (%s); re-consuming %d record(s)", exc, len(msgs))
             self._rewind(first)
             return False
-        n_applied = sum(applied)
-        self._metrics.results.labels("applied").inc(n_applied)
-        self._metrics.results.labels("stale").inc(len(applied) - n_applied)
+        for record, changed in zip(records, applied, strict=True):
+            if isinstance(record, ResultEvent):
+                self._metrics.results.labels("applied" if changed else "stale").inc()
+            else:
+                self._metrics.ledger.labels("indexed" if changed else "duplicate").inc()
         self._commit(after)
         self._metrics.batch_seconds.observe(time.perf_counter() - started)
         self._metrics.last_batch.set_to_current_time()

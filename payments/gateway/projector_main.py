@@ -1,4 +1,4 @@
-"""``payments projector``: run the results → Redis read-model projector until SIGTERM/SIGINT.
+"""``payments projector``: run the results + ledger → Redis read-model projector until SIGTERM/SIGINT.
 
 Settings from the environment (``PAYMENTS_KAFKA__BOOTSTRAP``, ``PAYMENTS_REDIS__URL``, ...; see
 ``payments.gateway.settings.ProjectorSettings``). ``/healthz``, ``/readyz`` and ``/metrics`` are served on

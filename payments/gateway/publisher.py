@@ -24,12 +24,10 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from payments.gateway.errors import IntakeUnavailable
-from payments.schemas.commands import AdjustBalance, OpenAccount, RequestPayment, encode_command
+from payments.schemas.commands import AnyCommand, encode_command
 from payments.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
-
-Command = OpenAccount | AdjustBalance | RequestPayment
 
 # Extra asyncio-side patience beyond message.timeout.ms: librdkafka always reports a delivery (success or
 # time-out) within message.timeout.ms, so this only fires if the poll thread itself is stuck.
@@ -94,7 +92,7 @@ class CommandPublisher:
         else:
             log.warning("producer error: %s", err.str())
 
-    async def publish(self, cmd: Command) -> None:
+    async def publish(self, cmd: AnyCommand) -> None:
         if self._fatal is not None:
             raise IntakeUnavailable(f"the producer failed fatally: {self._fatal.str()}", reason="fatal")
         loop = asyncio.get_running_loop()

@@ -1,14 +1,25 @@
-"""The Redis read model: its key layout, the projector's guarded write, and the gateway's reads.
+"""The Redis read model: its key layout, the projector's guarded writes, and the gateway's reads.
 
 Layout (written only by the projector, read only by the gateway):
 
 * ``acct:<account_id>`` — hash ``{seq, data}``; ``data`` is the ``AccountSnapshot`` JSON of the result
   with sequence number ``seq`` (= the account ``version``). Overwritten only by a higher ``seq``.
-* ``op:<op_id>`` — hash ``{seq, data}``; ``data`` is the ``Operation`` JSON (payment or adjustment, with
-  its status history) as of account sequence ``seq``. Overwritten only by a higher ``seq`` (an operation
-  belongs to one account, so seqs are comparable). Expires ``operation_retention_s`` after its last change.
-* channel ``opdone:<command_id>`` — PUBLISHed ``<seq>`` whenever a result changed the model, so requests
-  with ``Prefer: wait`` wake up. Opening an account uses command id ``open:<account_id>``.
+* ``op:<op_id>`` — hash ``{seq, data}``; ``data`` is the ``Operation`` JSON (payment, top-up or
+  adjustment, with its status history) as of account sequence ``seq``. Overwritten only by a higher
+  ``seq`` (an operation belongs to one account, so seqs are comparable). Expires
+  ``operation_retention_s`` after its last change.
+* ``acctops:<account_id>:<kind>`` — sorted set of the account's operation ids of one kind (``payment``,
+  ``top_up``, ``adjustment``), score = the seq of the operation's first status change. ``ZADD NX``, so a
+  redelivered result never moves an entry. Expires with the operations (refreshed on every write); an
+  entry whose ``op:`` key expired is skipped when listing.
+* ``ledger:<account_id>`` — sorted set of the account's ledger transaction ids, score = ``seq``; and
+  ``ledgertx:<account_id>`` — hash ``tx_id`` → ``LedgerTransaction`` JSON. Written with ``ZADD NX`` /
+  ``HSETNX`` from ``payments.ledger``, so redelivery changes nothing. Kept without expiry (the ledger is
+  the account's record); memory grows with the number of transactions.
+* channel ``opdone:<id>`` — PUBLISHed ``<seq>`` whenever a result changed the model, on the channel of
+  the result's ``command_id`` and, if different, of its operation's id, so ``Prefer: wait`` requests on a
+  payment wake up when a later command (a PSP outcome, the reconciler's expiry) makes it final. Opening an
+  account uses command id ``open:<account_id>``.
 
 The version guard makes the projector's at-least-once delivery idempotent and keeps reads monotone
 (invariant 10): a redelivered or older result never overwrites a newer one.
@@ -21,12 +32,15 @@ from typing import cast
 
 from redis.asyncio import Redis
 
-from payments.schemas.state import AccountSnapshot, Operation, ResultEvent
+from payments.gateway.cursors import Cursor
+from payments.schemas.ledger import LedgerTransaction
+from payments.schemas.state import AccountSnapshot, Operation, OperationKind, ResultEvent
 
 NOTIFY_PREFIX = "opdone:"
 
-# KEYS[1] acct key, KEYS[2] op key (absent when the result has no operation)
-# ARGV[1] seq, ARGV[2] account json, ARGV[3] op json or "", ARGV[4] channel, ARGV[5] op ttl ms or "0"
+# KEYS[1] acct key, KEYS[2] op key, KEYS[3] op index key (2 and 3 absent when the result has no operation)
+# ARGV[1] seq, ARGV[2] account json, ARGV[3] op json or "", ARGV[4] channel, ARGV[5] op ttl ms or "0",
+# ARGV[6] the operation's channel or "", ARGV[7] op index score, ARGV[8] op id
 APPLY_RESULT_LUA = """
 local seq = tonumber(ARGV[1])
 local changed = 0
@@ -42,9 +56,38 @@ if #KEYS > 1 then
     if tonumber(ARGV[5]) > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[5]) end
     changed = 1
   end
+  redis.call('ZADD', KEYS[3], 'NX', ARGV[7], ARGV[8])
+  if tonumber(ARGV[5]) > 0 then redis.call('PEXPIRE', KEYS[3], ARGV[5]) end
 end
-if changed == 1 then redis.call('PUBLISH', ARGV[4], ARGV[1]) end
+if changed == 1 then
+  redis.call('PUBLISH', ARGV[4], ARGV[1])
+  if ARGV[6] ~= '' and ARGV[6] ~= ARGV[4] then redis.call('PUBLISH', ARGV[6], ARGV[1]) end
+end
 return changed
+"""
+
+# KEYS[1] ledger index, KEYS[2] ledger tx hash; ARGV[1] seq, ARGV[2] tx id, ARGV[3] tx json
+# Returns 1 if the transaction was new, 0 for a redelivery.
+APPLY_LEDGER_LUA = """
+redis.call('HSETNX', KEYS[2], ARGV[2], ARGV[3])
+return redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[2])
+"""
+
+# KEYS[1] a sorted set; ARGV[1] cursor score or "" (first page), ARGV[2] cursor member, ARGV[3] count.
+# Resumes right after the cursor's entry by rank: entries are only ever added (at the end, in seq order),
+# so the rank of the cursor's entry, read now, is where the previous page ended. If the entry is gone (its
+# key expired meanwhile) it resumes after the cursor's score. Returns member, score, member, score, ...
+PAGE_LUA = """
+local n = tonumber(ARGV[3])
+local start = 0
+if ARGV[1] ~= '' then
+  local r = redis.call('ZRANK', KEYS[1], ARGV[2])
+  if not r then
+    return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf', 'WITHSCORES', 'LIMIT', 0, n)
+  end
+  start = r + 1
+end
+return redis.call('ZRANGE', KEYS[1], start, start + n - 1, 'WITHSCORES')
 """
 
 
@@ -56,6 +99,18 @@ def operation_key(op_id: str) -> str:
     return f"op:{op_id}"
 
 
+def operations_index_key(account_id: str, kind: OperationKind) -> str:
+    return f"acctops:{account_id}:{kind.value}"
+
+
+def ledger_index_key(account_id: str) -> str:
+    return f"ledger:{account_id}"
+
+
+def ledger_tx_key(account_id: str) -> str:
+    return f"ledgertx:{account_id}"
+
+
 def notify_channel(command_id: str) -> str:
     return NOTIFY_PREFIX + command_id
 
@@ -64,21 +119,42 @@ def open_command_id(account_id: str) -> str:
     return f"open:{account_id}"
 
 
+def first_seq(op: Operation, fallback: int) -> int:
+    """The seq at which ``op`` was created: its first status change (results always carry the history)."""
+    return min((h.seq for h in op.history), default=fallback)
+
+
 def apply_result_call(event: ResultEvent, op_ttl_ms: int) -> tuple[list[str], list[str | int]]:
     """KEYS and ARGV of ``APPLY_RESULT_LUA`` for one result. Pure."""
     keys = [account_key(event.account_id)]
     op_json = ""
-    if event.operation is not None:
-        keys.append(operation_key(event.operation.op_id))
-        op_json = event.operation.model_dump_json()
+    op_channel = ""
+    index_score: int | str = ""
+    op_id = ""
+    op = event.operation
+    if op is not None:
+        keys += [operation_key(op.op_id), operations_index_key(op.account_id, op.kind)]
+        op_json = op.model_dump_json()
+        op_channel = notify_channel(op.op_id)
+        index_score = first_seq(op, event.seq)
+        op_id = op.op_id
     args: list[str | int] = [
         event.seq,
         event.account.model_dump_json(),
         op_json,
         notify_channel(event.command_id),
         op_ttl_ms,
+        op_channel,
+        index_score,
+        op_id,
     ]
     return keys, args
+
+
+def apply_ledger_call(tx: LedgerTransaction) -> tuple[list[str], list[str | int]]:
+    """KEYS and ARGV of ``APPLY_LEDGER_LUA`` for one ledger transaction. Pure."""
+    keys = [ledger_index_key(tx.account_id), ledger_tx_key(tx.account_id)]
+    return keys, [tx.seq, tx.tx_id, tx.model_dump_json()]
 
 
 def _hget(redis: Redis, key: str) -> Awaitable[bytes | None]:
@@ -87,11 +163,17 @@ def _hget(redis: Redis, key: str) -> Awaitable[bytes | None]:
     return cast("Awaitable[bytes | None]", redis.hget(key, "data"))
 
 
+def _entries(reply: list[bytes]) -> list[tuple[str, int]]:
+    """``[member, score, ...]`` → ``[(member, seq), ...]``."""
+    return [(reply[i].decode(), int(float(reply[i + 1]))) for i in range(0, len(reply), 2)]
+
+
 class ReadModel:
     """The gateway's read-only view. Raises ``redis.exceptions.RedisError`` when Redis is unreachable."""
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
+        self._page = redis.register_script(PAGE_LUA)
 
     async def account(self, account_id: str) -> AccountSnapshot | None:
         raw = await _hget(self._redis, account_key(account_id))
@@ -100,3 +182,36 @@ class ReadModel:
     async def operation(self, op_id: str) -> Operation | None:
         raw = await _hget(self._redis, operation_key(op_id))
         return None if raw is None else Operation.model_validate_json(raw)
+
+    async def _page_entries(self, key: str, after: Cursor | None, count: int) -> list[tuple[str, int]]:
+        args: list[str | int] = ["", "", count] if after is None else [after.seq, after.member, count]
+        reply = await self._page(keys=[key], args=args)
+        return _entries(list(reply))
+
+    async def operations_page(
+        self, account_id: str, kind: OperationKind, after: Cursor | None, count: int
+    ) -> tuple[list[Operation], list[tuple[str, int]]]:
+        """Up to ``count`` index entries after ``after`` and the operations still in the read model among
+        them (in index order; an operation whose key expired is left out)."""
+        entries = await self._page_entries(operations_index_key(account_id, kind), after, count)
+        if not entries:
+            return [], []
+        pipe = self._redis.pipeline(transaction=False)
+        for op_id, _ in entries:
+            pipe.hget(operation_key(op_id), "data")
+        raws: list[bytes | None] = await pipe.execute()
+        ops = [Operation.model_validate_json(raw) for raw in raws if raw is not None]
+        return [op for op in ops if op.account_id == account_id and op.kind is kind], entries
+
+    async def ledger_page(
+        self, account_id: str, after: Cursor | None, count: int
+    ) -> tuple[list[LedgerTransaction], list[tuple[str, int]]]:
+        """Up to ``count`` ledger transactions of the account after ``after``, ascending by seq."""
+        entries = await self._page_entries(ledger_index_key(account_id), after, count)
+        if not entries:
+            return [], []
+        raws = await cast(
+            "Awaitable[list[bytes | None]]",
+            self._redis.hmget(ledger_tx_key(account_id), [tx_id for tx_id, _ in entries]),
+        )
+        return [LedgerTransaction.model_validate_json(raw) for raw in raws if raw is not None], entries

@@ -15,17 +15,38 @@ from pydantic import BaseModel
 
 from payments.gateway.idempotency import StoredResponse
 from payments.gateway.problems import PROBLEM_JSON, problem_bytes, status_for
-from payments.schemas.api import AccountOut, AccountPending, AdjustmentOut, PaymentOut, StatusChangeOut
-from payments.schemas.commands import AdjustBalance, OpenAccount, RequestPayment
+from payments.schemas.api import (
+    AccountOut,
+    AccountPending,
+    AdjustmentOut,
+    HoldOut,
+    LedgerEntryOut,
+    MemberChangeOut,
+    PaymentOut,
+    PostingOut,
+    StatusChangeOut,
+    TopUpOut,
+)
+from payments.schemas.commands import (
+    AddMember,
+    AdjustBalance,
+    OpenAccount,
+    RemoveMember,
+    RequestPayment,
+    RequestTopUp,
+)
 from payments.schemas.errors import ErrorCode
+from payments.schemas.ledger import LedgerTransaction, customer_ledger_account
 from payments.schemas.state import (
-    TERMINAL_STATUSES,
     AccountSnapshot,
     AccountStatus,
     Operation,
     OperationKind,
     OperationStatus,
 )
+
+OperationCommand = AdjustBalance | RequestPayment | RequestTopUp
+MemberCommand = AddMember | RemoveMember
 
 JSON = "application/json"
 
@@ -100,7 +121,7 @@ def account_answer(snapshot: AccountSnapshot | None, cmd: OpenAccount, *, instan
     return json_answer(201, account_out(snapshot), location=f"/v1/accounts/{cmd.account_id}")
 
 
-# --- operations (payments, adjustments) ------------------------------------------------------------------
+# --- operations (payments, top-ups, adjustments) ---------------------------------------------------------
 
 
 def _history(op: Operation) -> list[StatusChangeOut]:
@@ -117,10 +138,33 @@ def payment_out(op: Operation) -> PaymentOut:
         description=op.description,
         status=op.status.value,
         failure_code=op.failure_code,
+        psp_failure_code=op.psp_failure_code,
+        psp_movement_id=op.psp_movement_id,
+        hold=None if op.hold is None else HoldOut(amount=op.hold.amount, status=op.hold.status.value),
         created_at=op.created_at,
         updated_at=op.updated_at,
         history=_history(op),
         mismatched_requests=op.mismatched_commands,
+        discrepancies=op.discrepancies,
+    )
+
+
+def top_up_out(op: Operation) -> TopUpOut:
+    return TopUpOut(
+        id=op.op_id,
+        account_id=op.account_id,
+        amount=op.amount,
+        currency=op.currency,
+        payment_method=op.payment_method,
+        status=op.status.value,
+        failure_code=op.failure_code,
+        psp_failure_code=op.psp_failure_code,
+        psp_movement_id=op.psp_movement_id,
+        created_at=op.created_at,
+        updated_at=op.updated_at,
+        history=_history(op),
+        mismatched_requests=op.mismatched_commands,
+        discrepancies=op.discrepancies,
     )
 
 
@@ -139,7 +183,15 @@ def adjustment_out(op: Operation) -> AdjustmentOut:
     )
 
 
-def pending_out(cmd: RequestPayment | AdjustBalance) -> PaymentOut | AdjustmentOut:
+def operation_out(op: Operation) -> PaymentOut | TopUpOut | AdjustmentOut:
+    if op.kind is OperationKind.PAYMENT:
+        return payment_out(op)
+    if op.kind is OperationKind.TOP_UP:
+        return top_up_out(op)
+    return adjustment_out(op)
+
+
+def pending_out(cmd: OperationCommand) -> PaymentOut | TopUpOut | AdjustmentOut:
     if isinstance(cmd, RequestPayment):
         return PaymentOut(
             id=cmd.command_id,
@@ -148,6 +200,15 @@ def pending_out(cmd: RequestPayment | AdjustBalance) -> PaymentOut | AdjustmentO
             currency=cmd.currency,
             payee=cmd.payee,
             description=cmd.description,
+            status="pending",
+        )
+    if isinstance(cmd, RequestTopUp):
+        return TopUpOut(
+            id=cmd.command_id,
+            account_id=cmd.account_id,
+            amount=cmd.amount,
+            currency=cmd.currency,
+            payment_method=cmd.payment_method,
             status="pending",
         )
     return AdjustmentOut(
@@ -161,29 +222,46 @@ def pending_out(cmd: RequestPayment | AdjustBalance) -> PaymentOut | AdjustmentO
 
 
 def is_final(op: Operation) -> bool:
-    return op.status in TERMINAL_STATUSES
+    """Only terminal statuses are final answers to ``Prefer: wait``: ``reserved``, ``processing`` and
+    ``unknown`` are not (the PSP has not answered yet), so a waiting request keeps waiting."""
+    return op.is_terminal
 
 
-def operation_conflicts(op: Operation, cmd: RequestPayment | AdjustBalance) -> bool:
+_KIND_OF: dict[type[OperationCommand], OperationKind] = {
+    RequestPayment: OperationKind.PAYMENT,
+    RequestTopUp: OperationKind.TOP_UP,
+    AdjustBalance: OperationKind.ADJUSTMENT,
+}
+
+
+def operation_conflicts(op: Operation, cmd: OperationCommand) -> bool:
     """The operation under this id belongs to another payload (same key reused after Redis lost it)."""
-    if op.account_id != cmd.account_id:
+    if op.account_id != cmd.account_id or op.kind is not _KIND_OF[type(cmd)]:
         return True
-    if isinstance(cmd, RequestPayment):
-        return op.kind is not OperationKind.PAYMENT or op.fingerprint != cmd.fingerprint
-    return op.kind is not OperationKind.ADJUSTMENT or (op.amount, op.currency, op.reason) != (
-        cmd.amount,
-        cmd.currency,
-        cmd.reason,
-    )
+    if isinstance(cmd, RequestPayment | RequestTopUp):
+        return op.fingerprint != cmd.fingerprint
+    return (op.amount, op.currency, op.reason) != (cmd.amount, cmd.currency, cmd.reason)
 
 
-def operation_answer(op: Operation | None, cmd: RequestPayment | AdjustBalance, *, instance: str) -> Answer:
-    """201 for success, 402 for a funds decline, the matching 4xx for a rejection, else 202 as it stands."""
+_ID_FIELD = {
+    OperationKind.PAYMENT: "payment_id",
+    OperationKind.TOP_UP: "top_up_id",
+    OperationKind.ADJUSTMENT: "adjustment_id",
+}
+_LOCATION = {OperationKind.PAYMENT: "/v1/payments/{}", OperationKind.TOP_UP: "/v1/top-ups/{}"}
+_FAILURE_CODES = frozenset({ErrorCode.PSP_DECLINED, ErrorCode.OPERATION_EXPIRED})
+
+
+def operation_answer(op: Operation | None, cmd: OperationCommand, *, instance: str) -> Answer:
+    """201 for success; 402 for a funds decline (``insufficient_funds``) or a PSP failure (``psp_declined``
+    or ``operation_expired``, with the PSP's ``psp_failure_code``); the matching 4xx for a rejection; else
+    202 with the operation as it stands (``pending`` if the read model does not know it yet)."""
     if op is None:
         return json_answer(202, pending_out(cmd))
-    body = payment_out(op) if op.kind is OperationKind.PAYMENT else adjustment_out(op)
+    body = operation_out(op)
+    id_field = _ID_FIELD[op.kind]
     if op.status is OperationStatus.SUCCEEDED:
-        location = f"/v1/payments/{op.op_id}" if op.kind is OperationKind.PAYMENT else None
+        location = _LOCATION[op.kind].format(op.op_id) if op.kind in _LOCATION else None
         return json_answer(201, body, location=location)
     if op.status in (OperationStatus.DECLINED, OperationStatus.REJECTED):
         default = (
@@ -192,7 +270,50 @@ def operation_answer(op: Operation | None, cmd: RequestPayment | AdjustBalance, 
             else ErrorCode.VALIDATION_ERROR
         )
         code = op.failure_code or default
-        id_field = "payment_id" if op.kind is OperationKind.PAYMENT else "adjustment_id"
-        detail = f"the {op.kind.value} was {op.status.value}: {code.value}"
+        detail = f"the {op.kind.value.replace('_', '-')} was {op.status.value}: {code.value}"
         return problem_answer(code, detail, instance=instance, extensions={id_field: op.op_id})
+    if op.status is OperationStatus.FAILED:
+        code = op.failure_code if op.failure_code in _FAILURE_CODES else ErrorCode.PSP_DECLINED
+        psp = f" ({op.psp_failure_code})" if op.psp_failure_code else ""
+        detail = f"the {op.kind.value.replace('_', '-')} failed: {code.value}{psp}"
+        extensions = {id_field: op.op_id, "psp_failure_code": op.psp_failure_code}
+        return problem_answer(code, detail, instance=instance, extensions=extensions)
     return json_answer(202, body)
+
+
+# --- members ---------------------------------------------------------------------------------------------
+
+
+def membership_shown(snapshot: AccountSnapshot, cmd: MemberCommand) -> bool:
+    """The read model shows the change ``cmd`` asks for (which may also be how it was already)."""
+    return (cmd.user_id in snapshot.members) == isinstance(cmd, AddMember)
+
+
+def member_answer(snapshot: AccountSnapshot | None, cmd: MemberCommand) -> Answer:
+    """200 once the read model shows the change, else 202 ``pending``."""
+    action = "add" if isinstance(cmd, AddMember) else "remove"
+    done = snapshot is not None and is_open(snapshot) and membership_shown(snapshot, cmd)
+    body = MemberChangeOut(
+        account_id=cmd.account_id,
+        user_id=cmd.user_id,
+        action=action,
+        pending=not done,
+        version=snapshot.version if done and snapshot is not None else None,
+    )
+    return json_answer(200 if done else 202, body)
+
+
+# --- ledger ----------------------------------------------------------------------------------------------
+
+
+def ledger_entry_out(tx: LedgerTransaction, account_id: str) -> LedgerEntryOut:
+    return LedgerEntryOut(
+        tx_id=tx.tx_id,
+        seq=tx.seq,
+        kind=tx.kind,
+        op_id=tx.op_id,
+        currency=tx.currency,
+        occurred_at=tx.occurred_at,
+        postings=[PostingOut(debit=p.debit, credit=p.credit, amount=p.amount) for p in tx.postings],
+        net=tx.net_for(customer_ledger_account(account_id)),
+    )

@@ -11,9 +11,11 @@ from payments.gateway.auth import Authenticator
 from payments.gateway.idempotency import IdempotencyStore
 from payments.gateway.metrics import GatewayMetrics
 from payments.gateway.publisher import CommandPublisher
+from payments.gateway.ratelimit import RateLimiter
 from payments.gateway.readmodel import ReadModel
 from payments.gateway.settings import GatewaySettings
 from payments.gateway.waiter import ResultWaiter
+from payments.gateway.webhooks import WebhookDedupe
 
 
 @dataclass(frozen=True)
@@ -26,5 +28,7 @@ class GatewayServices:
     waiter: ResultWaiter
     publisher: CommandPublisher
     metrics: GatewayMetrics
+    rate_limiter: RateLimiter
+    webhook_dedupe: WebhookDedupe
     clock_ms: Callable[[], int]  # ms since the Unix epoch; becomes the commands' issued_at
     new_account_id: Callable[[], str]  # ids of accounts opened without an Idempotency-Key

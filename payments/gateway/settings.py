@@ -1,17 +1,22 @@
 """Settings of the gateway and the projector: one frozen object per service, built in its ``main()``.
 
 Environment variables use the ``PAYMENTS_`` prefix and ``__`` for nesting, e.g.
-``PAYMENTS_REDIS__URL=redis://127.0.0.1:6379/0`` or ``PAYMENTS_IDEMPOTENCY_RETENTION_S=3600``.
+``PAYMENTS_REDIS__URL=redis://127.0.0.1:6379/0`` or ``PAYMENTS_IDEMPOTENCY_RETENTION_S=3600``. Lists are
+JSON: ``PAYMENTS_WEBHOOK_SECRETS='["whsec_new...", "whsec_old..."]'``.
 """
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from payments.settings import KafkaSettings, RedisSettings
+from payments.standard_webhooks import DEFAULT_TOLERANCE_S, InvalidSecret, decode_secret
 
-_ENV = SettingsConfigDict(env_prefix="PAYMENTS_", env_nested_delimiter="__", frozen=True, extra="ignore")
+# hide_input_in_errors: a malformed setting must not print secrets (webhook secrets) into logs.
+_ENV = SettingsConfigDict(
+    env_prefix="PAYMENTS_", env_nested_delimiter="__", frozen=True, extra="ignore", hide_input_in_errors=True
+)
 
 
 class GatewaySettings(BaseSettings):
@@ -44,6 +49,30 @@ class GatewaySettings(BaseSettings):
     # Socket timeouts towards Redis; short, because a slow Redis must tip us into degraded mode quickly.
     redis_timeout_s: float = Field(default=1.0, gt=0)
     retry_after_s: int = Field(default=1, ge=1)
+
+    # PSP webhooks (Standard Webhooks): every ``whsec_<base64>`` secret currently accepted. Several during
+    # a rotation: add the new one, let the PSP switch, then drop the old one. Empty = every webhook is
+    # rejected with 400 (and a warning is logged at start).
+    webhook_secrets: list[SecretStr] = Field(default_factory=list)
+    # How far ``webhook-timestamp`` may be from our clock, either way (s): bounds replay of a captured call.
+    webhook_tolerance_s: int = Field(default=DEFAULT_TOLERANCE_S, ge=1)
+    # A published ``webhook-id`` is remembered this long (s) so PSP retries are answered without a second
+    # publish. It only saves work: outcomes are applied monotonically, so a duplicate is harmless anyway.
+    webhook_dedupe_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
+
+    # Per-principal token bucket for POSTs (429 with Retry-After past it). None = off (the default).
+    rate_limit_per_s: float | None = Field(default=None, gt=0)
+    rate_limit_burst: int = Field(default=50, ge=1)
+
+    @field_validator("webhook_secrets")
+    @classmethod
+    def _secrets_are_whsec(cls, secrets: list[SecretStr]) -> list[SecretStr]:
+        for secret in secrets:
+            try:
+                decode_secret(secret.get_secret_value())
+            except InvalidSecret as exc:
+                raise ValueError(f"webhook_secrets: {exc}") from exc  # never echo the secret itself
+        return secrets
 
     @model_validator(mode="after")
     def _lease_outlives_the_request(self) -> GatewaySettings:

@@ -38,24 +38,34 @@ class ResultWaiter:
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._task: asyncio.Task[None] | None = None
         self.subscribed = False
+        self._stopping = False
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen(), name="opdone-listener")
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._task is not None:
-            self._task.cancel()
+            # redis-py's get_message(timeout=...) can swallow a cancellation that lands inside its own
+            # time-out handling, so one cancel() may be lost and awaiting the task would hang forever
+            # (seen as a 10-minute test hang). Cancel until it is done; the flag ends the loops too.
+            for _ in range(100):
+                self._task.cancel()
+                done, _ = await asyncio.wait({self._task}, timeout=0.2)
+                if done:
+                    break
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                if self._task.done():
+                    self._task.result()
             self._task = None
 
     async def _listen(self) -> None:
         attempt = 0
-        while True:
+        while not self._stopping:
             pubsub = self._redis.pubsub()
             try:
                 await pubsub.psubscribe(NOTIFY_PREFIX + "*")
-                while True:
+                while not self._stopping:
                     msg = await pubsub.get_message(ignore_subscribe_messages=False, timeout=1.0)
                     if msg is None:
                         continue

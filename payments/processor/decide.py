@@ -51,6 +51,10 @@ def decide(
     policy: Policy = DEFAULT_POLICY,
 ) -> Decision:
     acct = account or AccountSnapshot(account_id=cmd.account_id, status=AccountStatus.ABSENT)
+    if operation is not None and operation.account_id != cmd.account_id:
+        # Operations are stored per partition by id alone, so a command keyed by another account can be
+        # handed this one: it must never move that account's money nor show it this operation.
+        return _foreign(acct, cmd)
     match cmd:
         case OpenAccount():
             return _open(acct, cmd)
@@ -66,6 +70,15 @@ def decide(
             return psp_flow.outcome(acct, operation, cmd)
         case ExpireOperation():
             return psp_flow.expire(acct, operation, cmd)
+
+
+def _foreign(acct: AccountSnapshot, cmd: AnyCommand) -> Decision:
+    if isinstance(cmd, RecordPspOutcome | ExpireOperation):
+        return NOOP  # mis-routed news; the operation's own account never heard it, the reconciler will
+    acct = bump(acct)
+    detail = "the operation id is already used by another account"
+    res = result(acct, cmd, ResultType.COMMAND_REJECTED, code=ErrorCode.IDEMPOTENCY_KEY_REUSED, detail=detail)
+    return Decision(account=acct, results=(res,))
 
 
 def _open(acct: AccountSnapshot, cmd: OpenAccount) -> Decision:

@@ -1,114 +1,51 @@
-"""Standard Webhooks signatures (https://www.standardwebhooks.com), pure: no clock, no I/O.
+"""The simulator's view of Standard Webhooks signing: the shared ``payments.standard_webhooks`` module with
+its configuration errors turned into the simulator's own ``InvalidSecret`` (a ``PspSimError``, mapped to a
+4xx by the simulator's HTTP edge).
 
-A message is signed as ``v1,<base64(HMAC-SHA256(key, f"{msg_id}.{timestamp}.".encode() + body))>`` where
-``key`` is the base64-decoded part of a ``whsec_<base64>`` secret. The ``webhook-signature`` header may hold
-several space-separated signatures (one per active secret while a secret is rotated); a message is
-authentic if any of them matches any of the receiver's secrets.
-
-This module is deliberately self-contained (stdlib only) so that the gateway can keep an identical copy
-or both can move it into a shared package without dragging the simulator along.
+The signing itself lives in ``payments.standard_webhooks`` so that the sender (this simulator) and the
+receiver (the gateway's webhook ingress) share one implementation.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-from collections.abc import Mapping, Sequence
+from payments import standard_webhooks
+from payments.psp_sim.errors import InvalidSecret
+from payments.standard_webhooks import (
+    DEFAULT_TOLERANCE_S,
+    HEADER_ID,
+    HEADER_SIGNATURE,
+    HEADER_TIMESTAMP,
+    SECRET_PREFIX,
+    SIGNATURE_VERSION,
+    SignatureError,
+    encode_secret,
+    verify,
+)
 
-from payments.psp_sim.errors import InvalidSecret, PspSimError
-
-SECRET_PREFIX = "whsec_"  # noqa: S105 - the format prefix of a secret, not a secret
-SIGNATURE_VERSION = "v1"
-DEFAULT_TOLERANCE_S = 300  # the spec's 5 minutes: bounds how long a captured message can be replayed
-
-HEADER_ID = "webhook-id"
-HEADER_TIMESTAMP = "webhook-timestamp"
-HEADER_SIGNATURE = "webhook-signature"
-
-
-class SignatureError(PspSimError):
-    """The message must be rejected. ``code`` tells why; none of these is fixed by retrying unchanged."""
-
-    code = "signature_invalid"
-
-    def __init__(self, message: str, code: str = "signature_invalid") -> None:
-        super().__init__(message)
-        self.code = code
+__all__ = [
+    "DEFAULT_TOLERANCE_S",
+    "HEADER_ID",
+    "HEADER_SIGNATURE",
+    "HEADER_TIMESTAMP",
+    "SECRET_PREFIX",
+    "SIGNATURE_VERSION",
+    "SignatureError",
+    "decode_secret",
+    "encode_secret",
+    "sign",
+    "verify",
+]
 
 
 def decode_secret(secret: str) -> bytes:
-    """The HMAC key of a ``whsec_<base64>`` secret (the prefix is optional, as in the reference libraries)."""
-    encoded = secret.removeprefix(SECRET_PREFIX)
+    """The HMAC key of a ``whsec_<base64>`` secret; raises the simulator's ``InvalidSecret``."""
     try:
-        key = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise InvalidSecret("webhook secret is not whsec_<base64>") from exc
-    if not key:
-        raise InvalidSecret("webhook secret is empty")
-    return key
-
-
-def encode_secret(key: bytes) -> str:
-    """The ``whsec_<base64>`` form of raw key bytes (24-64 random bytes is the usual size)."""
-    return SECRET_PREFIX + base64.b64encode(key).decode("ascii")
-
-
-def _digest(key: bytes, msg_id: str, timestamp: int, body: bytes) -> bytes:
-    signed = f"{msg_id}.{timestamp}.".encode() + body
-    return hmac.new(key, signed, hashlib.sha256).digest()
+        return standard_webhooks.decode_secret(secret)
+    except standard_webhooks.InvalidSecret as exc:
+        raise InvalidSecret(str(exc)) from exc
 
 
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     """The ``webhook-signature`` value for one secret: ``v1,<base64>``."""
-    digest = _digest(decode_secret(secret), msg_id, timestamp, body)
-    return f"{SIGNATURE_VERSION},{base64.b64encode(digest).decode('ascii')}"
-
-
-def verify(
-    secrets: Sequence[str],
-    headers: Mapping[str, str],
-    body: bytes,
-    now: int,
-    tolerance_s: int = DEFAULT_TOLERANCE_S,
-) -> None:
-    """Return if ``body`` was signed by one of ``secrets``; raise ``SignatureError`` otherwise.
-
-    ``headers`` is matched case-insensitively. ``now`` is unix seconds; the timestamp must lie within
-    ``tolerance_s`` of it in either direction (a sender's clock may be ahead of ours).
-    """
-    if not secrets:
-        raise SignatureError("no webhook secret configured", code="signature_invalid")
-    lowered = {name.lower(): value for name, value in headers.items()}
-    msg_id = lowered.get(HEADER_ID)
-    raw_timestamp = lowered.get(HEADER_TIMESTAMP)
-    raw_signatures = lowered.get(HEADER_SIGNATURE)
-    if not msg_id or not raw_timestamp or not raw_signatures:
-        raise SignatureError(
-            "missing webhook-id, webhook-timestamp or webhook-signature", "signature_missing"
-        )
-    try:
-        timestamp = int(raw_timestamp)
-    except ValueError as exc:
-        raise SignatureError("webhook-timestamp is not an integer", "timestamp_invalid") from exc
-    if abs(now - timestamp) > tolerance_s:
-        raise SignatureError("webhook-timestamp outside the tolerance", "timestamp_out_of_tolerance")
-
-    provided: list[bytes] = []
-    for item in raw_signatures.split():
-        version, _, encoded = item.partition(",")
-        if version != SIGNATURE_VERSION or not encoded:
-            continue  # other schemes (e.g. v1a, asymmetric) may sit alongside; they are not ours to check
-        try:
-            provided.append(base64.b64decode(encoded, validate=True))
-        except (binascii.Error, ValueError):
-            continue
-    # Every pair is compared (no early exit on the secret loop) so timing does not reveal which secret matched.
-    matched = False
-    for secret in secrets:
-        expected = _digest(decode_secret(secret), msg_id, timestamp, body)
-        for candidate in provided:
-            matched |= hmac.compare_digest(expected, candidate)
-    if not matched:
-        raise SignatureError("no signature matches", "signature_invalid")
+    decode_secret(secret)  # a malformed secret is the simulator's InvalidSecret
+    return standard_webhooks.sign(secret, msg_id, timestamp, body)

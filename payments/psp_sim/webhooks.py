@@ -26,7 +26,7 @@ from payments.psp_sim.clock import Clock
 from payments.psp_sim.metrics import Metrics
 from payments.psp_sim.models import DeliveryRecord, WebhookEvent, WebhookStatus
 from payments.psp_sim.settings import PspSimSettings
-from payments.psp_sim.signing import HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, sign
+from payments.standard_webhooks import HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, sign
 
 log = logging.getLogger("payments.psp_sim.webhooks")
 

@@ -46,7 +46,7 @@ class AdjustBalance(_Command):
 
 class RequestPayment(_Command):
     """Pay a payee from the shared balance; ``command_id`` is the payment id derived from
-    (principal, idempotency key), and ``fingerprint`` binds the key to the validated request."""
+    (principal, account, idempotency key), and ``fingerprint`` binds the key to the validated request."""
 
     type: Literal["request_payment"] = "request_payment"
     amount: PositiveAmount
@@ -59,7 +59,7 @@ class RequestPayment(_Command):
 
 class RequestTopUp(_Command):
     """Charge a member's card token at the PSP and credit the account once the PSP confirms;
-    ``command_id`` is the top-up id derived from (principal, idempotency key)."""
+    ``command_id`` is the top-up id derived from (principal, account, idempotency key)."""
 
     type: Literal["request_top_up"] = "request_top_up"
     amount: PositiveAmount

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +34,10 @@ class Stack:
     processors: list[Service]
     gateway: Service
     projector: Service
+    psp_url: str
+    psp_sim: Service
+    psp_caller: Service
+    webhook_secret: str
 
     def client(self, user: str = "admin", timeout: float = 30.0) -> httpx.AsyncClient:
         key = self.admin_key if user == "admin" else self.keys[user]
@@ -61,19 +68,45 @@ def stack(kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPat
     rurl = redis_url.rsplit("/", 1)[0] + f"/{db}"
     admin, keys = asyncio.run(_seed(rurl, ["alice", "bob", "carol", "dave", "mallory"]))
     log_dir = tmp_path_factory.mktemp("stack-logs")
+    secret = "whsec_" + base64.b64encode(os.urandom(24)).decode()
     env = service_env(kafka, prefix, PAYMENTS_REDIS__URL=rurl)
-    port = free_port()
+    port, psp_port, caller_ops = free_port(), free_port(), free_port()
+    psp_url = f"http://127.0.0.1:{psp_port}"
     procs = [processor(kafka, prefix, 0, log_dir)]
-    gateway = Service(["gateway", "--host", "127.0.0.1", "--port", str(port)], env, log_dir / "gateway.log")
+    gateway = Service(
+        ["gateway", "--host", "127.0.0.1", "--port", str(port)],
+        env | {"PAYMENTS_WEBHOOK_SECRETS": json.dumps([secret])},
+        log_dir / "gateway.log",
+    )
     projector = Service(
         ["projector"], env | {"PAYMENTS_GROUP_ID": f"{prefix}projector"}, log_dir / "projector.log"
     )
-    services = [*procs, projector, gateway]
+    # A fast PSP (tests set latency and faults at run time through /_sim/faults), signing webhooks to us.
+    # Its injected time-outs hang 8 s, longer than the psp-caller's 5 s call time-out, so they really time
+    # out; 5 s is above the 3 s latency the slow-call test sets, so that call is not retried.
+    psp_sim = Service(
+        ["psp-sim", "--host", "127.0.0.1", "--port", str(psp_port), "--seed", "7",
+         "--latency-median-ms", "5", "--latency-max-ms", "50", "--timeout-hang-s", "8",
+         "--webhook-url", f"http://127.0.0.1:{port}/v1/psp/webhooks"],
+        env | {"PSP_SIM_WEBHOOK_SECRET": secret},
+        log_dir / "psp-sim.log",
+    )  # fmt: skip
+    psp_caller = Service(
+        ["psp-caller", "--psp-url", psp_url, "--ops-port", str(caller_ops)],
+        env | {"PAYMENTS_GROUP_ID": f"{prefix}psp-caller", "PAYMENTS_CALL_TIMEOUT_S": "5"},
+        log_dir / "psp-caller.log",
+    )
+    services = [psp_sim, *procs, psp_caller, projector, gateway]
     for s in services:
         s.start()
     try:
         wait_http_ok(f"http://127.0.0.1:{port}/readyz")
-        yield Stack(f"http://127.0.0.1:{port}", kafka, rurl, admin, keys, log_dir, procs, gateway, projector)
+        wait_http_ok(f"{psp_url}/readyz")
+        wait_http_ok(f"http://127.0.0.1:{caller_ops}/readyz")
+        yield Stack(
+            f"http://127.0.0.1:{port}", kafka, rurl, admin, keys, log_dir, procs, gateway, projector,
+            psp_url, psp_sim, psp_caller, secret,
+        )  # fmt: skip
     finally:
-        for s in services:
+        for s in reversed(services):
             s.stop()

@@ -1,10 +1,9 @@
 """Helpers for the gateway's integration tests: a running app on the real Redis and broker, read-model
-fixtures written through the projector's own writer, and a stand-in for the processor built on the pure
-``decide()`` (the real processor is not started in these tests)."""
+fixtures written through the projector's own writer, and a stand-in for the processor
+(``fake_processor``; the real processor is not started in these tests)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,7 +12,6 @@ from typing import Any
 
 import httpx
 import redis
-from confluent_kafka import Consumer, Producer, TopicPartition
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
@@ -22,14 +20,13 @@ from payments.gateway.app import create_app
 from payments.gateway.projector import ReadModelWriter
 from payments.gateway.seed import create_api_key
 from payments.gateway.settings import GatewaySettings
-from payments.processor.decide import decide
-from payments.schemas.commands import AdjustBalance, OpenAccount, RequestPayment, decode_command
+from payments.schemas.commands import AnyCommand, decode_command
 from payments.schemas.state import AccountSnapshot, AccountStatus, ResultEvent, ResultType
 from payments.settings import KafkaSettings, RedisSettings
+from tests.gateway.fake_processor import FakeProcessor
 from tests.support import read_all
 
 NOW_MS = 1_767_225_600_000
-Command = OpenAccount | AdjustBalance | RequestPayment
 
 
 @dataclass
@@ -121,61 +118,11 @@ def result_for(
     )
 
 
-def commands(kafka: KafkaSettings, *, expect: int | None = None, idle_s: float = 1.5) -> list[Command]:
+def commands(kafka: KafkaSettings, *, expect: int | None = None, idle_s: float = 1.5) -> list[AnyCommand]:
     """Every command on this test's commands topic (waits ``idle_s`` for stragglers)."""
     return [
         decode_command(raw) for raw in read_all(kafka, kafka.topics.commands, expect=expect, idle_s=idle_s)
     ]
 
 
-class FakeProcessor:
-    """Stands in for the processor: consumes commands, applies the pure ``decide()`` to an in-memory state
-    seeded from the test's accounts, and writes the results either straight into the read model (as the
-    projector would) or, with ``results_topic``, to Kafka for a real projector to pick up."""
-
-    def __init__(self, kafka: KafkaSettings, redis_url: str, *, results_topic: bool = False) -> None:
-        self._kafka = kafka
-        self._writer = writer(redis_url)
-        self._accounts: dict[str, AccountSnapshot] = {}
-        self._producer = Producer(kafka.client_config()) if results_topic else None
-        self._consumer = Consumer(
-            {
-                **kafka.client_config(),
-                "group.id": f"fake-processor-{uuid.uuid4().hex}",
-                "auto.offset.reset": "earliest",
-                "enable.auto.commit": False,
-            }
-        )
-        md = self._consumer.list_topics(kafka.topics.commands, timeout=10)
-        parts = md.topics[kafka.topics.commands].partitions
-        self._consumer.assign([TopicPartition(kafka.topics.commands, p, 0) for p in parts])
-
-    def seed(self, snap: AccountSnapshot) -> None:
-        self._accounts[snap.account_id] = snap
-
-    def process_one(self, timeout_s: float = 20.0) -> ResultEvent:
-        msg = self._consumer.poll(timeout_s)
-        assert msg is not None, "no command arrived"
-        assert msg.error() is None, msg.error()
-        cmd = decode_command(msg.value() or b"")
-        decision = decide(self._accounts.get(cmd.account_id), None, cmd)
-        assert decision.account is not None
-        assert len(decision.results) == 1
-        self._accounts[cmd.account_id] = decision.account
-        result = decision.results[0]
-        if self._producer is not None:
-            self._producer.produce(
-                self._kafka.topics.results,
-                key=cmd.account_id.encode(),
-                value=result.model_dump_json().encode(),
-            )
-            self._producer.flush(10)
-        else:
-            self._writer.apply([result])
-        return result
-
-    async def process_one_async(self, timeout_s: float = 20.0) -> ResultEvent:
-        return await asyncio.to_thread(self.process_one, timeout_s)
-
-    def close(self) -> None:
-        self._consumer.close()
+__all__ = ["FakeProcessor"]

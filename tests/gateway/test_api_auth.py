@@ -107,7 +107,7 @@ async def test_payment_read_access(kafka_settings: KafkaSettings, redis_db: str)
                 got = await gw.client.get(f"/v1/payments/{payment_id}", headers=gw.auth(user))
                 assert got.status_code == 200, user
                 assert got.json()["status"] == "succeeded"
-                assert [h["status"] for h in got.json()["history"]] == ["succeeded"]
+                assert [h["status"] for h in got.json()["history"]] == ["reserved", "succeeded"]
             carol = await gw.client.get(f"/v1/payments/{payment_id}", headers=gw.auth("carol"))
             assert (carol.status_code, carol.json()["code"]) == (403, "not_a_member")
             missing = await gw.client.get("/v1/payments/pay_nope", headers=gw.auth("alice"))

@@ -30,7 +30,7 @@ async def test_replay_is_byte_identical(kafka_settings: KafkaSettings, redis_db:
         assert first.status_code == 202
         assert "idempotent-replayed" not in first.headers
         body = first.json()
-        assert body["id"] == derive_payment_id("alice", "order-42")
+        assert body["id"] == derive_payment_id("alice", acct, "order-42")
         assert body["status"] == "pending"
 
         # same key in the quoted form, fields reordered and re-spaced: the same request
@@ -125,7 +125,7 @@ async def test_concurrent_identical_requests_publish_once(
         else:
             assert (a.status_code, a.headers["idempotent-replayed"], a.content) == (202, "true", original)
     published = commands(kafka_settings, expect=1)
-    assert [c.command_id for c in published] == [derive_payment_id("bob", "double-click")]
+    assert [c.command_id for c in published] == [derive_payment_id("bob", acct, "double-click")]
 
 
 async def test_records_are_scoped_hashed_and_expire(kafka_settings: KafkaSettings, redis_db: str) -> None:

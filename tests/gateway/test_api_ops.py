@@ -43,7 +43,15 @@ async def test_openapi_documents_every_route(kafka_settings: KafkaSettings, redi
         ("/v1/accounts/{account_id}", "get"),
         ("/v1/accounts/{account_id}/adjustments", "post"),
         ("/v1/accounts/{account_id}/payments", "post"),
+        ("/v1/accounts/{account_id}/payments", "get"),
         ("/v1/payments/{payment_id}", "get"),
+        ("/v1/accounts/{account_id}/top-ups", "post"),
+        ("/v1/accounts/{account_id}/top-ups", "get"),
+        ("/v1/top-ups/{top_up_id}", "get"),
+        ("/v1/accounts/{account_id}/members", "post"),
+        ("/v1/accounts/{account_id}/members/{user_id}", "delete"),
+        ("/v1/accounts/{account_id}/ledger", "get"),
+        ("/v1/psp/webhooks", "post"),
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/metrics", "get"),
@@ -54,6 +62,37 @@ async def test_openapi_documents_every_route(kafka_settings: KafkaSettings, redi
     assert "examples" in pay["responses"]["402"]["content"]["application/problem+json"]
     headers = {p["name"] for p in pay["parameters"] if p["in"] == "header"}
     assert {"Idempotency-Key", "prefer"} <= {h if h == "Idempotency-Key" else h.lower() for h in headers}
+    assert pay["responses"]["402"]["content"]["application/problem+json"]["examples"].keys() == {
+        "insufficient_funds",
+        "psp_declined",
+        "operation_expired",
+    }
+    listing = paths["/v1/accounts/{account_id}/ledger"]["get"]
+    bad_cursor = listing["responses"]["400"]["content"]["application/problem+json"]["examples"]
+    assert bad_cursor["validation_error"]["value"]["status"] == 400
+    assert {p["name"] for p in listing["parameters"]} == {"account_id", "limit", "cursor"}
+    webhook = paths["/v1/psp/webhooks"]["post"]
+    assert not webhook.get("security")  # authenticated by signature, not an API key
+    assert (
+        "webhook_signature_invalid"
+        in webhook["responses"]["400"]["content"]["application/problem+json"]["examples"]
+    )
     schemas = doc["components"]["schemas"]
-    for name in ("PaymentRequest", "PaymentOut", "AccountOut", "AdjustmentRequest", "OpenAccountRequest"):
+    for name in (
+        "PaymentRequest", "PaymentOut", "AccountOut", "AdjustmentRequest", "OpenAccountRequest",
+        "TopUpRequest", "TopUpOut", "MemberRequest", "MemberChangeOut", "LedgerEntryOut", "PaymentPage",
+        "TopUpPage", "LedgerPage", "WebhookAck",
+    ):  # fmt: skip
         assert schemas[name].get("examples"), name
+    # every route answers with a documented model in its success status
+    for path, operations in paths.items():
+        for method, op in operations.items():
+            ok = [s for s in op["responses"] if s.startswith("2")]
+            assert ok, (path, method)
+            if path != "/metrics":
+                assert any(
+                    "schema" in c for s in ok for c in op["responses"][s].get("content", {}).values()
+                ), (
+                    path,
+                    method,
+                )

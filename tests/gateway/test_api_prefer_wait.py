@@ -65,7 +65,7 @@ async def test_wait_outcomes(kafka_settings: KafkaSettings, redis_db: str, fake:
 
         balance = await gw.client.get(f"/v1/accounts/{acct}", headers=gw.auth("bob"))
         assert balance.json()["available"] == 400
-        assert balance.json()["version"] == 3
+        assert balance.json()["version"] == 4  # opened, reserved, succeeded, declined
 
 
 async def test_rejection_by_the_processor_maps_to_its_4xx(
@@ -156,3 +156,81 @@ async def test_no_prefer_answers_right_after_publishing(kafka_settings: KafkaSet
         assert "preference-applied" not in resp.headers
         assert resp.json()["status"] == "pending"
         assert resp.json()["history"] == []
+
+
+async def test_reserved_keeps_waiting_for_the_psp(kafka_settings: KafkaSettings, redis_db: str) -> None:
+    """``reserved`` is not final: the request waits on; the PSP's failure, which a later command with
+    another command id brings, wakes it (the projector notifies the payment's own channel too)."""
+    acct = new_account_id()
+    fake = FakeProcessor(kafka_settings, redis_db, psp=None)
+    fake.seed(put_account(redis_db, acct, posted=1000))
+    url = f"/v1/accounts/{acct}/payments"
+    try:
+        async with running_gateway(kafka_settings, redis_db, wait_recheck_s=30) as gw:
+            hdrs = gw.auth("alice", **{"Idempotency-Key": "psp-fails", "Prefer": "wait=9"})
+            task = asyncio.create_task(
+                gw.client.post(url, json={"amount": 300, "currency": "EUR", "payee": "shop"}, headers=hdrs)
+            )
+            (reserved,) = await fake.process_one_async()
+            assert reserved.operation is not None
+            assert reserved.operation.status.value == "reserved"
+            await asyncio.sleep(1.5)
+            assert not task.done()  # reserved is not an answer
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            settled = await fake.settle_async(reserved.operation.op_id, "failed")
+            assert settled.command_id != reserved.operation.op_id
+            resp = await asyncio.wait_for(task, 10)
+            assert loop.time() - started < 5  # woken by the notification, not the 30 s recheck
+            assert resp.status_code == 402
+            doc = resp.json()
+            assert (doc["code"], doc["payment_id"], doc["psp_failure_code"]) == (
+                "psp_declined",
+                reserved.operation.op_id,
+                "card_declined",
+            )
+            replay = await gw.client.post(
+                url,
+                json={"amount": 300, "currency": "EUR", "payee": "shop"},
+                headers=gw.auth("alice", **{"Idempotency-Key": "psp-fails"}),
+            )
+            assert (replay.status_code, replay.content) == (402, resp.content)
+            got = await gw.client.get(f"/v1/payments/{doc['payment_id']}", headers=gw.auth("bob"))
+            assert got.json()["hold"] == {"amount": 300, "status": "released"}
+            assert [h["status"] for h in got.json()["history"]] == ["reserved", "failed"]
+            account = await gw.client.get(f"/v1/accounts/{acct}", headers=gw.auth("bob"))
+            assert (account.json()["held"], account.json()["available"]) == (0, 1000)
+    finally:
+        fake.close()
+
+
+async def test_timeout_answers_202_with_the_current_status_and_replays_it(
+    kafka_settings: KafkaSettings, redis_db: str
+) -> None:
+    acct = new_account_id()
+    fake = FakeProcessor(kafka_settings, redis_db, psp=None)
+    fake.seed(put_account(redis_db, acct, posted=1000))
+    url = f"/v1/accounts/{acct}/payments"
+    body = {"amount": 250, "currency": "EUR", "payee": "shop"}
+    try:
+        async with running_gateway(kafka_settings, redis_db) as gw:
+            hdrs = gw.auth("alice", **{"Idempotency-Key": "slow-psp", "Prefer": "wait=2"})
+            task = asyncio.create_task(gw.client.post(url, json=body, headers=hdrs))
+            await fake.process_one_async()
+            resp = await task
+            assert resp.status_code == 202
+            assert resp.json()["status"] == "reserved"
+            assert resp.json()["hold"] == {"amount": 250, "status": "open"}
+            assert gw.metric("payments_gateway_prefer_wait_total", outcome="timeout") == 1
+
+            # the PSP answers later; a retry still replays the 202 it got, byte for byte
+            await fake.settle_async(resp.json()["id"], "succeeded")
+            replay = await gw.client.post(
+                url, json=body, headers=gw.auth("alice", **{"Idempotency-Key": "slow-psp"})
+            )
+            assert (replay.status_code, replay.content) == (202, resp.content)
+            assert replay.headers["idempotent-replayed"] == "true"
+            final = await gw.client.get(f"/v1/payments/{resp.json()['id']}", headers=gw.auth("alice"))
+            assert (final.json()["status"], final.json()["hold"]["status"]) == ("succeeded", "captured")
+    finally:
+        fake.close()

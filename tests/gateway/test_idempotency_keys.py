@@ -15,7 +15,9 @@ from payments.gateway.errors import GatewayError
 from payments.gateway.idempotency_keys import (
     derive_account_id,
     derive_adjustment_id,
+    derive_member_command_id,
     derive_payment_id,
+    derive_top_up_id,
     parse_idempotency_key,
     redis_key,
     request_fingerprint,
@@ -25,6 +27,8 @@ from payments.schemas.errors import ErrorCode
 from payments.schemas.money import CURRENCY_EXPONENT
 
 ROUTE = "/v1/accounts/{account_id}/payments"
+
+identifiers = st.text(alphabet=string.ascii_letters + string.digits + "_.:-", min_size=1, max_size=20)
 
 
 @pytest.mark.parametrize(
@@ -61,16 +65,29 @@ def test_invalid_keys(raw: str) -> None:
 
 
 def test_derived_ids_are_deterministic_prefixed_and_scoped() -> None:
-    pid = derive_payment_id("alice", "k1")
-    assert pid == derive_payment_id("alice", "k1")
+    pid = derive_payment_id("alice", "acct_1", "k1")
+    assert pid == derive_payment_id("alice", "acct_1", "k1")
     assert pid.startswith("pay_")
     assert len(pid) == 4 + 26
     assert all(c in string.hexdigits for c in pid[4:])
-    assert pid != derive_payment_id("bob", "k1")  # scoped to the principal
-    assert pid != derive_payment_id("alice", "k2")
-    assert derive_adjustment_id("alice", "k1").startswith("adj_")
+    assert pid != derive_payment_id("bob", "acct_1", "k1")  # scoped to the principal
+    assert pid != derive_payment_id("alice", "acct_1", "k2")
+    # ... and to the account: the same key on another account is another operation on another partition
+    assert pid != derive_payment_id("alice", "acct_2", "k1")
+    assert derive_adjustment_id("alice", "acct_1", "k1").startswith("adj_")
+    assert derive_top_up_id("alice", "acct_1", "k1").startswith("top_")
+    assert len(derive_top_up_id("alice", "acct_1", "k1")) == 4 + 26
+    assert derive_member_command_id("alice", "acct_1", "k1").startswith("mem_")
     assert derive_account_id("alice", "k1").startswith("acct_")
-    assert derive_adjustment_id("alice", "k1")[4:] == pid[4:]  # same digest, the prefix says the kind
+    # same digest, the prefix says the kind
+    assert derive_adjustment_id("alice", "acct_1", "k1")[4:] == pid[4:]
+    assert derive_top_up_id("alice", "acct_1", "k1")[4:] == pid[4:]
+
+
+@given(identifiers, identifiers, identifiers, identifiers, st.text(alphabet=string.printable, min_size=1))
+def test_derivation_is_unambiguous(p1: str, a1: str, p2: str, a2: str, key: str) -> None:
+    if (p1, a1) != (p2, a2):
+        assert derive_payment_id(p1, a1, key) != derive_payment_id(p2, a2, key)
 
 
 def test_redis_key_never_contains_the_key() -> None:
@@ -82,7 +99,6 @@ def test_redis_key_never_contains_the_key() -> None:
 
 # --- fingerprints ----------------------------------------------------------------------------------------
 
-identifiers = st.text(alphabet=string.ascii_letters + string.digits + "_.:-", min_size=1, max_size=20)
 payments = st.fixed_dictionaries(
     {
         "amount": st.integers(min_value=1, max_value=10**15),

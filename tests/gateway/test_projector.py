@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 from payments.gateway.metrics import ProjectorMetrics
 from payments.gateway.projector import Projector
 from payments.gateway.settings import ProjectorSettings
+from payments.schemas.ledger import LedgerTransaction, Posting
 from payments.schemas.state import (
     AccountSnapshot,
     AccountStatus,
@@ -201,3 +202,73 @@ async def test_prefer_wait_through_the_results_topic(kafka_settings: KafkaSettin
                 assert got.json() == resp.json()
     finally:
         fake.close()
+
+
+def _tx(acct: str, seq: int, tx_id: str) -> LedgerTransaction:
+    return LedgerTransaction(
+        tx_id=tx_id, account_id=acct, seq=seq, op_id=f"pay_{acct}", kind="payment", currency="EUR",
+        occurred_at=seq, postings=(Posting(debit=f"customer:{acct}", credit="clearing:psp-payouts", amount=10),),
+    )  # fmt: skip
+
+
+def _produce_ledger(kafka: KafkaSettings, *records: LedgerTransaction | bytes) -> None:
+    producer = Producer(kafka.client_config())
+    for tx in records:
+        key = tx.account_id.encode() if isinstance(tx, LedgerTransaction) else b"poison"
+        value = tx.model_dump_json().encode() if isinstance(tx, LedgerTransaction) else tx
+        producer.produce(kafka.topics.ledger, key=key, value=value)
+    assert producer.flush(10) == 0
+
+
+def test_indexes_ledger_and_operations_idempotently(kafka_settings: KafkaSettings, redis_db: str) -> None:
+    acct = new_account_id()
+    r: redis.Redis = redis.Redis.from_url(redis_db)
+    with projecting(kafka_settings, redis_db) as registry:
+
+        def ledger(outcome: str) -> float:
+            return registry.get_sample_value("payments_projector_ledger_total", {"outcome": outcome}) or 0
+
+        _produce_ledger(kafka_settings, _tx(acct, 3, "t3"), _tx(acct, 2, "t2"), b"not json")
+        _produce(
+            kafka_settings,
+            _event(acct, 1, posted=0),
+            _event(acct, 2, posted=0, op_status=OperationStatus.RESERVED),
+            _event(acct, 3, posted=-10, op_status=OperationStatus.SUCCEEDED),
+        )
+        until(lambda: ledger("indexed") == 2 and _field(r, f"acct:{acct}", "seq") == b"3")
+        # redelivered after a crash before the commit: nothing moves
+        _produce_ledger(kafka_settings, _tx(acct, 2, "t2"), _tx(acct, 3, "t3"))
+        _produce(kafka_settings, _event(acct, 2, posted=0, op_status=OperationStatus.RESERVED))
+        until(lambda: ledger("duplicate") == 2)
+        assert registry.get_sample_value("payments_projector_poison_total") == 1
+    assert r.zrange(f"ledger:{acct}", 0, -1, withscores=True) == [(b"t2", 2.0), (b"t3", 3.0)]
+    stored = LedgerTransaction.model_validate_json(cast("bytes", r.hget(f"ledgertx:{acct}", "t3")))
+    assert stored == _tx(acct, 3, "t3")
+    # the operation is indexed under the seq of its first status change (2), once
+    assert r.zrange(f"acctops:{acct}:payment", 0, -1, withscores=True) == [(f"pay_{acct}".encode(), 2.0)]
+    assert _operation(r, f"pay_{acct}").status is OperationStatus.SUCCEEDED
+    r.close()
+
+
+def test_notifies_the_operations_channel_too(kafka_settings: KafkaSettings, redis_db: str) -> None:
+    """A PSP outcome is another command: its result wakes both its own channel and the payment's."""
+    acct = new_account_id()
+    r: redis.Redis = redis.Redis.from_url(redis_db)
+    pubsub = r.pubsub()  # type: ignore[no-untyped-call]  # unannotated in redis-py
+    pubsub.subscribe(f"opdone:pay_{acct}", f"opdone:whk.evt_{acct}")
+    outcome = _event(acct, 2, posted=-10, op_status=OperationStatus.SUCCEEDED)
+    outcome = outcome.model_copy(update={"command_id": f"whk.evt_{acct}"})
+    with projecting(kafka_settings, redis_db):
+        _produce(kafka_settings, outcome)
+        until(lambda: _field(r, f"acct:{acct}", "seq") == b"2")
+    notes = []
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        msg = pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
+        if msg is not None:
+            notes.append((msg["channel"], msg["data"]))
+    assert sorted(notes) == sorted(
+        [(f"opdone:pay_{acct}".encode(), b"2"), (f"opdone:whk.evt_{acct}".encode(), b"2")]
+    )
+    pubsub.close()
+    r.close()

@@ -14,6 +14,7 @@ from payments.gateway.deps import (
     IdempotencyKey,
     OptionalIdempotencyKey,
     PreferWait,
+    RateLimited,
     Services,
 )
 from payments.gateway.idempotency_keys import derive_account_id, derive_adjustment_id, request_fingerprint
@@ -54,7 +55,7 @@ _INTAKE: tuple[E, ...] = (
     summary="Open a shared account",
     responses={
         202: {"model": AccountPending, "description": "accepted; the processor has not opened it yet"},
-        **problem_openapi(*_AUTH, E.FORBIDDEN, E.ACCOUNT_EXISTS, *_INTAKE),
+        **problem_openapi(*_AUTH, E.FORBIDDEN, E.ACCOUNT_EXISTS, E.RATE_LIMITED, *_INTAKE),
     },
 )
 async def open_account(
@@ -62,6 +63,7 @@ async def open_account(
     principal: AdminPrincipal,
     key: OptionalIdempotencyKey,
     wait: PreferWait,
+    _limited: RateLimited,
     body: OpenAccountRequest,
     services: Services,
 ) -> Response:
@@ -121,7 +123,7 @@ async def get_account(account_id: AccountId, principal: CurrentPrincipal, servic
         201: {"model": AdjustmentOut, "description": "applied (with Prefer: wait)"},
         **problem_openapi(
             *_AUTH, E.FORBIDDEN, E.ACCOUNT_NOT_FOUND, E.IDEMPOTENCY_KEY_MISSING, E.CURRENCY_MISMATCH,
-            E.INSUFFICIENT_FUNDS, *_INTAKE,
+            E.INSUFFICIENT_FUNDS, E.RATE_LIMITED, *_INTAKE,
         ),
     },
 )  # fmt: skip
@@ -132,6 +134,7 @@ async def adjust_balance(
     account: AdminAccount,
     key: IdempotencyKey,
     wait: PreferWait,
+    _limited: RateLimited,
     body: AdjustmentRequest,
     services: Services,
 ) -> Response:
@@ -139,7 +142,7 @@ async def adjust_balance(
     ``Prefer: wait=N`` 201 when applied, 402 if a debit would exceed the available balance."""
     access.check_currency(account, body.currency)
     cmd = AdjustBalance(
-        command_id=derive_adjustment_id(principal.user_id, key),
+        command_id=derive_adjustment_id(principal.user_id, account_id, key),
         account_id=account_id,
         issued_at=services.clock_ms(),
         amount=body.amount,

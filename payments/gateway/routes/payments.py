@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
-from redis.exceptions import RedisError
 
 from payments.gateway import access, render
 from payments.gateway.deps import (
@@ -15,13 +14,15 @@ from payments.gateway.deps import (
     IdempotencyKey,
     MemberAccount,
     PreferWait,
+    RateLimited,
     Services,
 )
-from payments.gateway.errors import DependencyUnavailable, GatewayError
+from payments.gateway.errors import GatewayError
 from payments.gateway.idempotency_keys import derive_payment_id, request_fingerprint
 from payments.gateway.intake import operation_submission, submit
+from payments.gateway.pages import DEFAULT_LIMIT, CursorParam, Limit, operations_page, readable_operation
 from payments.gateway.problems import problem_openapi
-from payments.schemas.api import PaymentOut, PaymentRequest
+from payments.schemas.api import PaymentOut, PaymentPage, PaymentRequest
 from payments.schemas.commands import RequestPayment
 from payments.schemas.errors import ErrorCode as E
 from payments.schemas.state import OperationKind
@@ -43,7 +44,8 @@ PaymentId = Annotated[str, Path(description="payment id", examples=["pay_0d6f3b8
         **problem_openapi(
             E.UNAUTHENTICATED, E.NOT_A_MEMBER, E.ACCOUNT_NOT_FOUND, E.MALFORMED_JSON, E.VALIDATION_ERROR,
             E.CURRENCY_MISMATCH, E.IDEMPOTENCY_KEY_MISSING, E.IDEMPOTENCY_KEY_INVALID,
-            E.IDEMPOTENCY_KEY_IN_USE, E.IDEMPOTENCY_KEY_REUSED, E.INSUFFICIENT_FUNDS, E.INTAKE_UNAVAILABLE,
+            E.IDEMPOTENCY_KEY_IN_USE, E.IDEMPOTENCY_KEY_REUSED, E.INSUFFICIENT_FUNDS, E.PSP_DECLINED,
+            E.OPERATION_EXPIRED, E.RATE_LIMITED, E.INTAKE_UNAVAILABLE,
         ),
     },
 )  # fmt: skip
@@ -54,16 +56,20 @@ async def request_payment(
     account: MemberAccount,
     key: IdempotencyKey,
     wait: PreferWait,
+    _limited: RateLimited,
     body: PaymentRequest,
     services: Services,
 ) -> Response:
     """202 once the payment is durably accepted (``status: "pending"``). With ``Prefer: wait=N`` (N <= 10)
-    the answer waits for the decision: 201 succeeded, 402 ``insufficient_funds``, or the rejection's 4xx;
-    still 202 if it takes longer. The payment id is derived from (caller, Idempotency-Key)."""
+    the answer waits for the FINAL result: 201 succeeded; 402 ``insufficient_funds`` (declined for funds),
+    ``psp_declined`` (the PSP refused the transfer; ``psp_failure_code`` says why) or ``operation_expired``;
+    the rejection's 4xx; or, if the PSP has not answered within N s, 202 with the current status
+    (``reserved``: funds held, ``processing`` or ``unknown``). The payment id is derived from (caller,
+    account, Idempotency-Key)."""
     access.check_currency(account, body.currency)
     fingerprint = request_fingerprint("POST", PAYMENTS_ROUTE, account_id, body)
     cmd = RequestPayment(
-        command_id=derive_payment_id(principal.user_id, key),
+        command_id=derive_payment_id(principal.user_id, account_id, key),
         account_id=account_id,
         issued_at=services.clock_ms(),
         amount=body.amount,
@@ -78,6 +84,29 @@ async def request_payment(
 
 
 @router.get(
+    PAYMENTS_ROUTE,
+    response_model=PaymentPage,
+    summary="The account's payments, oldest first (paged)",
+    responses=problem_openapi(
+        E.UNAUTHENTICATED, E.NOT_A_MEMBER, E.ACCOUNT_NOT_FOUND, E.DEPENDENCY_UNAVAILABLE,
+        query_codes=(E.VALIDATION_ERROR,),
+    ),
+)  # fmt: skip
+async def list_payments(
+    account_id: AccountId,
+    principal: CurrentPrincipal,
+    services: Services,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: CursorParam = None,
+) -> Response:
+    """Ascending by the account version that created each payment; ``next_cursor`` pages on."""
+    items, next_cursor = await operations_page(
+        services, principal, account_id, OperationKind.PAYMENT, limit, cursor, render.payment_out
+    )
+    return render.json_answer(200, PaymentPage(items=items, next_cursor=next_cursor)).response()
+
+
+@router.get(
     "/v1/payments/{payment_id}",
     response_model=PaymentOut,
     summary="A payment with its status history",
@@ -88,16 +117,5 @@ async def request_payment(
 async def get_payment(payment_id: PaymentId, principal: CurrentPrincipal, services: Services) -> Response:
     """A payment accepted a moment ago may not be here yet (the read model is eventually consistent)."""
     missing = GatewayError(f"payment {payment_id} does not exist", code=E.PAYMENT_NOT_FOUND)
-    try:
-        op = await services.read_model.operation(payment_id)
-    except RedisError as exc:
-        raise DependencyUnavailable("the read model is unavailable") from exc
-    if op is None or op.kind is not OperationKind.PAYMENT:
-        raise missing
-    try:
-        await access.readable_account(services, principal, op.account_id)
-    except GatewayError as exc:
-        if exc.code is E.ACCOUNT_NOT_FOUND:
-            raise missing from exc
-        raise
+    op = await readable_operation(services, principal, payment_id, OperationKind.PAYMENT, missing)
     return render.json_answer(200, render.payment_out(op)).response()
