@@ -19,6 +19,9 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         level=level,
         format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s",
     )
+    # httpx logs every request at INFO: thousands of PSP calls a second would drown the log (and its URLs
+    # carry idempotency keys in lookups). Our own code logs what matters about each call.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 class OpsServer:

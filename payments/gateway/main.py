@@ -28,5 +28,15 @@ def main(argv: list[str]) -> int:
     app = create_app(settings)
     # One process, one event loop: the idempotency and ordering guarantees do not depend on it, so scale
     # out with more processes behind a load balancer rather than uvicorn workers.
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        # Longer than any client's or load balancer's idle time-out (httpx 5 s, ALB 60 s): a server that
+        # closes an idle keep-alive connection first races the client's next request on it, which the
+        # client sees as a reset it cannot tell from a lost request.
+        timeout_keep_alive=settings.keep_alive_s,
+    )
     return 0

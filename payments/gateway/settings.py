@@ -48,6 +48,8 @@ class GatewaySettings(BaseSettings):
     principal_stale_s: float = Field(default=600.0, ge=0)
     # Socket timeouts towards Redis; short, because a slow Redis must tip us into degraded mode quickly.
     redis_timeout_s: float = Field(default=1.0, gt=0)
+    # HTTP keep-alive idle time-out (s); see gateway.main for why it must exceed the clients' own.
+    keep_alive_s: int = Field(default=75, ge=1)
     retry_after_s: int = Field(default=1, ge=1)
 
     # PSP webhooks (Standard Webhooks): every ``whsec_<base64>`` secret currently accepted. Several during
