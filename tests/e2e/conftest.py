@@ -93,7 +93,14 @@ def stack(kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPat
     )  # fmt: skip
     psp_caller = Service(
         ["psp-caller", "--psp-url", psp_url, "--ops-port", str(caller_ops)],
-        env | {"PAYMENTS_GROUP_ID": f"{prefix}psp-caller", "PAYMENTS_CALL_TIMEOUT_S": "5"},
+        # 256 calls in flight: the default 2,000 sockets at one simulator process on 2 shared cores
+        # overflow its accept queue, and the refused connections open the circuit breaker again and again.
+        env
+        | {
+            "PAYMENTS_GROUP_ID": f"{prefix}psp-caller",
+            "PAYMENTS_CALL_TIMEOUT_S": "5",
+            "PAYMENTS_MAX_IN_FLIGHT": "256",
+        },
         log_dir / "psp-caller.log",
     )
     services = [psp_sim, *procs, psp_caller, projector, gateway]
