@@ -22,7 +22,6 @@ from payments.schemas.ledger import (
     CHARGE_CLEARING,
     PAYOUT_CLEARING,
     SUSPENSE,
-    LedgerTransaction,
     Posting,
     customer_ledger_account,
 )
@@ -197,18 +196,14 @@ def _after_terminal(acct: AccountSnapshot, op: Operation, cmd: RecordPspOutcome)
         return NOOP
     # A PSP success for an operation that ended without money (expired, or an earlier contradicting
     # failure): the money really moved, so post it once to suspense.
-    customer_side = PAYOUT_CLEARING if op.kind is OperationKind.PAYMENT else CHARGE_CLEARING
-    debit, credit = (
-        (SUSPENSE, customer_side) if op.kind is OperationKind.PAYMENT else (customer_side, SUSPENSE)
-    )
-    acct = bump(acct)
-    tx: LedgerTransaction = ledger_tx(
-        acct, op.op_id, "late_psp_success", op.currency, cmd.issued_at,
-        Posting(debit=debit, credit=credit, amount=cmd.amount or op.amount),
-    )  # fmt: skip
+    amount = cmd.amount or op.amount
+    if op.kind is OperationKind.PAYMENT:  # paid out to the payee, from no customer balance
+        posting = Posting(debit=SUSPENSE, credit=PAYOUT_CLEARING, amount=amount)
+    else:  # collected from the card, credited to no customer balance
+        posting = Posting(debit=CHARGE_CLEARING, credit=SUSPENSE, amount=amount)
     return _discrepancy(
-        acct, op, cmd, "the PSP reported a success after the operation ended; posted to suspense", tx=tx,
-        bumped=True, late_success=True, psp_movement_id=cmd.psp_movement_id,
+        acct, op, cmd, "the PSP reported a success after the operation ended; posted to suspense",
+        posting=posting, late_success=True, psp_movement_id=cmd.psp_movement_id,
     )  # fmt: skip
 
 
@@ -218,12 +213,14 @@ def _discrepancy(
     cmd: RecordPspOutcome,
     detail: str,
     *,
-    tx: LedgerTransaction | None = None,
-    bumped: bool = False,
+    posting: Posting | None = None,
     **changes: object,
 ) -> Decision:
-    if not bumped:
-        acct = bump(acct)
+    """Recorded on the operation and published; with ``posting``, its one ledger transaction too."""
+    acct = bump(acct)
+    tx = None
+    if posting is not None:
+        tx = ledger_tx(acct, op.op_id, "late_psp_success", op.currency, cmd.issued_at, posting)
     op = op.model_copy(update={**changes, "discrepancies": op.discrepancies + 1, "updated_at": cmd.issued_at})
     res = result(
         acct, cmd, ResultType.PSP_DISCREPANCY, op=op, code=ErrorCode.PSP_DISCREPANCY, detail=detail, tx=tx

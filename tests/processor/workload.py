@@ -91,12 +91,11 @@ def make_workload(rng: random.Random, accounts: int, payments: int, duplicates: 
     for i, cmd in enumerate(first):
         placed.append((float(i), cmd))
         seen.setdefault(cmd.command_id, float(i))
-    by_op = {o.op_id: o for o in outcomes}
     for o in outcomes:
         at = seen[o.op_id] + rng.uniform(1, 300)
         placed.append((at, o))
     for o in rng.sample(outcomes, min(duplicates, len(outcomes))):
-        placed.append((seen[o.op_id] + rng.uniform(1, 600) + 300, by_op[o.op_id]))
+        placed.append((seen[o.op_id] + rng.uniform(1, 600) + 300, o))
     placed.sort(key=lambda item: item[0])
     return Workload(setup, pays, outcomes, [cmd for _, cmd in placed])
 
