@@ -22,6 +22,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "payments.processor.psp_caller.main",
         "run the PSP caller (at-least-once, many calls in flight)",
     ),
+    "reconciler": (
+        "payments.reconciler.main",
+        "run the reconciler (resolves non-terminal operations, settlement matching)",
+    ),
+    "fulfillment-example": (
+        "payments.fulfillment.main",
+        "reference downstream consumer: results -> SQLite, exactly once by seq",
+    ),
+    "schemas": ("payments.schemas.export", "write or check the JSON Schemas of every message"),
+    "bench": ("bench.cli", "run the benchmarks in bench/ (see bench/README.md)"),
     "seed": ("payments.gateway.seed", "create API keys and the demo account"),
     "audit": ("payments.audit.main", "check the invariants of DESIGN §3 on the topics; exit 1 on violation"),
 }

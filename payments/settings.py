@@ -18,9 +18,25 @@ class TopicNames(BaseModel):
     results: str = "payments.results"
     ledger: str = "payments.ledger"
     psp_requests: str = "payments.psp-requests"
+    # The reconciler's changelog of non-terminal operations (compacted, partitioned like results).
+    reconciler_state: str = "payments.reconciler-state"
+    # Settlement mismatches and settlement runs, keyed by a deterministic id (compacted: one per id).
+    discrepancies: str = "payments.discrepancies"
 
     def all(self) -> list[str]:
-        return [self.commands, self.state, self.results, self.ledger, self.psp_requests]
+        return [
+            self.commands,
+            self.state,
+            self.results,
+            self.ledger,
+            self.psp_requests,
+            self.reconciler_state,
+            self.discrepancies,
+        ]
+
+    def compacted(self) -> frozenset[str]:
+        """Topics that keep the latest record per key rather than a time window."""
+        return frozenset({self.state, self.reconciler_state, self.discrepancies})
 
 
 class KafkaSettings(BaseModel):

@@ -66,6 +66,8 @@ def _unique_topic_names() -> TopicNames:
         results=prefix + defaults.results,
         ledger=prefix + defaults.ledger,
         psp_requests=prefix + defaults.psp_requests,
+        reconciler_state=prefix + defaults.reconciler_state,
+        discrepancies=prefix + defaults.discrepancies,
     )
 
 

@@ -28,6 +28,8 @@ def service_env(kafka: KafkaSettings, group_prefix: str, **extra: str) -> dict[s
         "PAYMENTS_KAFKA__TOPICS__RESULTS": t.results,
         "PAYMENTS_KAFKA__TOPICS__LEDGER": t.ledger,
         "PAYMENTS_KAFKA__TOPICS__PSP_REQUESTS": t.psp_requests,
+        "PAYMENTS_KAFKA__TOPICS__RECONCILER_STATE": t.reconciler_state,
+        "PAYMENTS_KAFKA__TOPICS__DISCREPANCIES": t.discrepancies,
         "PAYMENTS_RUNTIME__GROUP_ID": f"{group_prefix}processor",
         "PAYMENTS_RUNTIME__SESSION_TIMEOUT_MS": "6000",
         "PYTHONUNBUFFERED": "1",

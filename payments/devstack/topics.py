@@ -34,7 +34,7 @@ EVENT_TOPIC_CONFIG = {"cleanup.policy": "delete", "retention.ms": str(30 * 24 * 
 
 
 def topic_config(name: str, topics: TopicNames) -> dict[str, str]:
-    return dict(STATE_TOPIC_CONFIG if name == topics.state else EVENT_TOPIC_CONFIG)
+    return dict(STATE_TOPIC_CONFIG if name in topics.compacted() else EVENT_TOPIC_CONFIG)
 
 
 def create_topics(bootstrap: str, settings: KafkaSettings, *, timeout_s: float = 60.0) -> None:
@@ -55,8 +55,8 @@ def create_topics(bootstrap: str, settings: KafkaSettings, *, timeout_s: float =
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise DevstackError(f"could not create topic {name} on {bootstrap}: {exc}") from exc
             existing.append(name)
-    if settings.topics.state in existing:
-        _check_compacted(admin, settings.topics.state, timeout_s)
+    for name in sorted(settings.topics.compacted() & set(existing)):
+        _check_compacted(admin, name, timeout_s)
     _wait_for_partitions(admin, names, settings.partitions, time.monotonic() + timeout_s)
 
 
@@ -66,7 +66,7 @@ def _check_compacted(admin: AdminClient, topic: str, timeout_s: float) -> None:
     policy = configs["cleanup.policy"].value
     if "compact" not in policy:
         raise DevstackError(
-            f"topic {topic} exists with cleanup.policy={policy}; the state topic must compact"
+            f"topic {topic} exists with cleanup.policy={policy}; it must compact"
         )
 
 

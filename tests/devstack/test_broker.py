@@ -87,7 +87,7 @@ def _commit(producer: Producer, topic: str, values: list[bytes]) -> None:
 # --- topics -------------------------------------------------------------------------------------------
 
 
-def test_topics_have_the_configured_partitions_and_the_state_topic_compacts(
+def test_topics_have_the_configured_partitions_and_the_state_topics_compact(
     kafka_settings: KafkaSettings,
 ) -> None:
     admin = _admin(kafka_settings.bootstrap)
@@ -99,8 +99,9 @@ def test_topics_have_the_configured_partitions_and_the_state_topic_compacts(
         resource.name: future.result()["cleanup.policy"].value
         for resource, future in admin.describe_configs(resources).items()
     }
-    state = kafka_settings.topics.state
-    assert policies.pop(state) == "compact"
+    t = kafka_settings.topics
+    for compacted in (t.state, t.reconciler_state, t.discrepancies):
+        assert policies.pop(compacted) == "compact"
     assert set(policies.values()) == {"delete"}
 
 
