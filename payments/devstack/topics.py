@@ -65,9 +65,7 @@ def _check_compacted(admin: AdminClient, topic: str, timeout_s: float) -> None:
     configs = admin.describe_configs([resource], request_timeout=timeout_s)[resource].result()
     policy = configs["cleanup.policy"].value
     if "compact" not in policy:
-        raise DevstackError(
-            f"topic {topic} exists with cleanup.policy={policy}; it must compact"
-        )
+        raise DevstackError(f"topic {topic} exists with cleanup.policy={policy}; it must compact")
 
 
 def _wait_for_partitions(admin: AdminClient, names: list[str], partitions: int, deadline: float) -> None:
