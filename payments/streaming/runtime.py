@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
@@ -24,6 +24,10 @@ from payments.streaming.store import BatchState, PartitionStore
 from payments.streaming.types import InputRecord, StateCodec, Transformer
 
 log = logging.getLogger(__name__)
+
+# Called between batches (no transaction open) with a read-only view of every owned partition's state:
+# partition -> key -> value. It must copy what it needs before returning, and must not block for long.
+Punctuator = Callable[[Mapping[int, Mapping[str, object]]], None]
 
 
 class _Abort(Exception):
@@ -41,6 +45,8 @@ class ExactlyOnceRuntime:
         transformer: Transformer,
         codec: StateCodec,
         on_ready: Callable[[], None] | None = None,
+        punctuator: Punctuator | None = None,
+        punctuate_interval_s: float = 1.0,
     ) -> None:
         self._client_config = client_config
         self._s = settings
@@ -49,6 +55,8 @@ class ExactlyOnceRuntime:
         self._transform = transformer
         self._codec = codec
         self._on_ready = on_ready
+        self._punctuator = punctuator
+        self._punctuate_interval_s = punctuate_interval_s
         self._stores: dict[int, PartitionStore] = {}
         self._labels = {"group": settings.group_id}
         self._producer = Producer(
@@ -89,6 +97,7 @@ class ExactlyOnceRuntime:
         )
         if self._on_ready:
             self._on_ready()
+        next_punctuation = time.monotonic()
         try:
             while not stop.is_set():
                 msgs = self._consumer.consume(
@@ -97,6 +106,9 @@ class ExactlyOnceRuntime:
                 records = self._records(msgs)
                 if records:
                     self._process_batch(records)
+                if self._punctuator is not None and time.monotonic() >= next_punctuation:
+                    self._punctuator({p: s.data for p, s in self._stores.items()})
+                    next_punctuation = time.monotonic() + self._punctuate_interval_s
         finally:
             self._close()
 
