@@ -17,11 +17,11 @@ from pydantic import ValidationError
 
 from payments.processor.psp_caller import metrics
 from payments.processor.psp_caller.client import Answer, InvalidPspRequest, PspClient, build_call
-from payments.processor.psp_caller.producer import AsyncProducer
 from payments.processor.psp_caller.retry import RetryDeps, call_until_final
 from payments.schemas.commands import RecordPspOutcome, encode_command
 from payments.schemas.psp import PspOutcomeSource, PspOutcomeStatus, PspRequest
 from payments.streaming.at_least_once import Record
+from payments.streaming.producer import AsyncProducer
 
 log = logging.getLogger(__name__)
 

@@ -27,11 +27,11 @@ from payments.processor.psp_caller.backoff import Backoff
 from payments.processor.psp_caller.breaker import BreakerState, CircuitBreaker
 from payments.processor.psp_caller.caller import CallerDeps, PspCaller
 from payments.processor.psp_caller.client import PspClient
-from payments.processor.psp_caller.producer import AsyncProducer
 from payments.processor.psp_caller.retry import RetryDeps, RetryPolicy
 from payments.settings import KafkaSettings
 from payments.streaming.at_least_once import AtLeastOnceSettings, AtLeastOnceWorker
 from payments.streaming.errors import StreamingError
+from payments.streaming.producer import AsyncProducer
 
 log = logging.getLogger(__name__)
 

@@ -63,7 +63,7 @@ class AsyncProducer:
         self._thread.join(timeout_s)
         left = self._producer.flush(timeout_s)
         if left:
-            log.warning("%d outcome records not delivered at close", left)
+            log.warning("%d records not delivered at close", left)
 
 
 def _settle(done: asyncio.Future[None], err: KafkaError | None) -> None:
