@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run down test test-fast lint fmt clean
+.PHONY: setup run down test test-fast lint fmt schemas clean
 
 $(STAMP): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -33,6 +33,10 @@ lint: $(STAMP)
 fmt: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# JSON Schema of every Kafka message into schemas/json/ (docs/contracts.md); refuses incompatible changes.
+schemas: $(STAMP)
+	$(VENV)/bin/payments schemas write
 
 clean:
 	rm -rf $(VENV) .devstack .mypy_cache .ruff_cache
