@@ -1,0 +1,91 @@
+"""``payments fulfillment-example``: the reference downstream consumer. Applies ``payments.results`` to a
+SQLite file exactly once (dedupe by per-account ``seq``, Kafka offsets stored in the same transaction as the
+effects) until SIGTERM/SIGINT. The pattern is described in docs/downstream.md.
+
+    payments fulfillment-example --db fulfillment.sqlite3 --group-id shop-fulfillment
+
+Flags override ``PAYMENTS_*`` environment variables (``PAYMENTS_DB_PATH``, ``PAYMENTS_GROUP_ID``,
+``PAYMENTS_GAP_POLICY``, ``PAYMENTS_KAFKA__BOOTSTRAP``, ``PAYMENTS_KAFKA__TOPICS__RESULTS``...), which
+override the defaults in ``payments.fulfillment.settings``.
+
+Exit codes: 0 after a clean stop; 1 when a result needs a human (a sequence gap or an undecodable record:
+everything before it is applied and the stored offset points at it) or on a fatal Kafka error; restarting
+without intervention stops at the same record again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+
+from payments.fulfillment.apply import GapPolicy
+from payments.fulfillment.consumer import ResultsConsumer
+from payments.fulfillment.errors import FulfillmentError
+from payments.fulfillment.settings import FulfillmentSettings
+from payments.fulfillment.store import FulfillmentStore
+from payments.observability import OpsServer, configure_logging
+
+log = logging.getLogger(__name__)
+
+
+def _settings(argv: list[str]) -> FulfillmentSettings:
+    parser = argparse.ArgumentParser(
+        prog="payments fulfillment-example",
+        description="reference downstream consumer: results -> SQLite, exactly once by seq",
+    )
+    parser.add_argument("--db", help="SQLite file for effects, progress and offsets (created if missing)")
+    parser.add_argument("--group-id", help="Kafka consumer group")
+    parser.add_argument("--bootstrap", help="Kafka bootstrap servers")
+    parser.add_argument(
+        "--gap-policy",
+        choices=[p.value for p in GapPolicy],
+        help="stop (default) or baseline: accept the first seq seen for a never-seen account",
+    )
+    parser.add_argument("--ops-port", type=int, help="port for /healthz /readyz /metrics (0 = any)")
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING...")
+    args = parser.parse_args(argv)
+    overrides: dict[str, object] = {
+        field: value
+        for field, value in (
+            ("db_path", args.db),
+            ("group_id", args.group_id),
+            ("gap_policy", args.gap_policy),
+            ("ops_port", args.ops_port),
+            ("log_level", args.log_level),
+        )
+        if value is not None
+    }
+    settings = FulfillmentSettings(**overrides)  # type: ignore[arg-type]
+    if args.bootstrap:
+        settings = settings.model_copy(
+            update={"kafka": settings.kafka.model_copy(update={"bootstrap": args.bootstrap})}
+        )
+    return settings
+
+
+def main(argv: list[str]) -> int:
+    settings = _settings(argv)
+    configure_logging("fulfillment", settings.log_level)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        store = FulfillmentStore(settings.db_path, busy_timeout_s=settings.db_busy_timeout_s)
+    except FulfillmentError as exc:
+        log.error("cannot open the store: %s", exc)
+        return 1
+    consumer = ResultsConsumer(settings, store)
+    ops = OpsServer(settings.ops_host, settings.ops_port, consumer.ready).start()
+    log.info("ops endpoints on http://%s:%d", settings.ops_host, ops.port)
+    try:
+        consumer.run(stop)
+    except FulfillmentError as exc:
+        log.error("fulfillment-example stopped: %s", exc)
+        return 1
+    finally:
+        ops.stop()
+        store.close()
+    log.info("stopped cleanly")
+    return 0
