@@ -1,9 +1,9 @@
 """``payments up``: the whole stack on this machine, as child processes with prefixed logs.
 
 Starts redis-server and a Kafka broker (data under ``.devstack/``), creates the topics, then the PSP
-simulator (sending signed webhooks to the gateway), N processors, the psp-caller, the projector and the
-gateway; seeds an admin key and the demo users ``alice`` and
-``bob`` sharing one funded demo account; writes ``.devstack/credentials.json`` and ``.devstack/pids.json``
+simulator (sending signed webhooks to the gateway), N processors, the psp-caller, the reconciler, the
+projector and the gateway; seeds an admin key and the demo users ``alice`` and ``bob`` sharing one funded
+demo account; writes ``.devstack/credentials.json`` and ``.devstack/pids.json``
 (for ``payments down``) and prints where the API and its docs are. Ctrl-C or SIGTERM stops everything in
 reverse order.
 """
@@ -188,6 +188,10 @@ def start(args: argparse.Namespace, stack: Stack) -> None:
     ops_ports["psp-caller"] = free_port()
     _service(
         stack, "psp-caller", ["psp-caller", "--psp-url", psp, "--ops-port", str(ops_ports["psp-caller"])], env
+    )
+    ops_ports["reconciler"] = free_port()
+    _service(
+        stack, "reconciler", ["reconciler", "--psp-url", psp, "--ops-port", str(ops_ports["reconciler"])], env
     )
     ops_ports["projector"] = free_port()
     _service(stack, "projector", ["projector", "--ops-port", str(ops_ports["projector"])], env)

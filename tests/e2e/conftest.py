@@ -38,6 +38,7 @@ class Stack:
     psp_sim: Service
     psp_caller: Service
     webhook_secret: str
+    reconciler: Service
 
     def client(self, user: str = "admin", timeout: float = 30.0) -> httpx.AsyncClient:
         key = self.admin_key if user == "admin" else self.keys[user]
@@ -56,7 +57,32 @@ async def _seed(redis_url: str, users: list[str]) -> tuple[str, dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def stack(kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack_env() -> dict[str, dict[str, str]]:
+    """Extra environment per service ("processor", "psp_caller", "reconciler"); modules override this."""
+    return {}
+
+
+# The reconciler of the e2e stack acts within seconds, not the production defaults' minutes; the
+# operation deadline stays at the processor's default (15 min) unless a module overrides it.
+RECONCILER_ENV = {
+    "PAYMENTS_CHECK_AFTER_MS": "5000",
+    "PAYMENTS_UNKNOWN_CHECK_AFTER_MS": "500",
+    "PAYMENTS_BACKOFF_BASE_MS": "500",
+    "PAYMENTS_BACKOFF_CAP_MS": "4000",
+    # Above the psp-caller's 5 s call time-out (see policy.py).
+    "PAYMENTS_EXPIRE_GRACE_MS": "8000",
+    "PAYMENTS_SETTLEMENT_INTERVAL_S": "3",
+    "PAYMENTS_SETTLEMENT_GRACE_MS": "15000",
+}
+
+
+@pytest.fixture(scope="module")
+def stack(
+    kafka_bootstrap: str,
+    redis_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    stack_env: dict[str, dict[str, str]],
+) -> Iterator[Stack]:
     prefix = f"e{uuid.uuid4().hex[:8]}."
     kafka = KafkaSettings(
         bootstrap=kafka_bootstrap,
@@ -72,7 +98,7 @@ def stack(kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPat
     env = service_env(kafka, prefix, PAYMENTS_REDIS__URL=rurl)
     port, psp_port, caller_ops = free_port(), free_port(), free_port()
     psp_url = f"http://127.0.0.1:{psp_port}"
-    procs = [processor(kafka, prefix, 0, log_dir)]
+    procs = [processor(kafka, prefix, 0, log_dir, **stack_env.get("processor", {}))]
     gateway = Service(
         ["gateway", "--host", "127.0.0.1", "--port", str(port)],
         env | {"PAYMENTS_WEBHOOK_SECRETS": json.dumps([secret])},
@@ -100,10 +126,19 @@ def stack(kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPat
             "PAYMENTS_GROUP_ID": f"{prefix}psp-caller",
             "PAYMENTS_CALL_TIMEOUT_S": "5",
             "PAYMENTS_MAX_IN_FLIGHT": "256",
-        },
+        }
+        | stack_env.get("psp_caller", {}),
         log_dir / "psp-caller.log",
     )
-    services = [psp_sim, *procs, psp_caller, projector, gateway]
+    reconciler = Service(
+        ["reconciler", "--psp-url", psp_url],
+        env
+        | {"PAYMENTS_TRACKER__GROUP_ID": f"{prefix}reconciler"}
+        | RECONCILER_ENV
+        | stack_env.get("reconciler", {}),
+        log_dir / "reconciler.log",
+    )
+    services = [psp_sim, *procs, psp_caller, reconciler, projector, gateway]
     for s in services:
         s.start()
     try:
@@ -112,7 +147,7 @@ def stack(kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPat
         wait_http_ok(f"http://127.0.0.1:{caller_ops}/readyz")
         yield Stack(
             f"http://127.0.0.1:{port}", kafka, rurl, admin, keys, log_dir, procs, gateway, projector,
-            psp_url, psp_sim, psp_caller, secret,
+            psp_url, psp_sim, psp_caller, secret, reconciler,
         )  # fmt: skip
     finally:
         for s in reversed(services):

@@ -70,8 +70,10 @@ async def submit(
     top_ups: int,
     rng: random.Random,
     tokens: tuple[str, ...] = ("tok_ok",) * 8 + ("tok_declined", "tok_insufficient_funds"),
+    into: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """POST payments and top-ups concurrently as random members; returns op id -> member."""
+    """POST payments and top-ups concurrently as random members; returns op id -> member (``into``, if
+    given, fills as answers arrive, so a concurrent task can follow the progress)."""
     jobs: list[tuple[str, str, dict[str, object]]] = []
     for _ in range(payments):
         acct = rng.choice(account_ids)
@@ -82,7 +84,7 @@ async def submit(
         body = {"amount": rng.randint(100, 20_000), "currency": "EUR", "payment_method": rng.choice(tokens)}
         jobs.append((rng.choice(MEMBERS), f"/v1/accounts/{acct}/top-ups", body))
     rng.shuffle(jobs)
-    ids: dict[str, str] = {}
+    ids: dict[str, str] = {} if into is None else into
     sem = asyncio.Semaphore(64)
     clients = {m: stack.client(m) for m in MEMBERS}
     try:
