@@ -82,9 +82,7 @@ class Service:
         return self.proc is not None and self.proc.poll() is None
 
 
-def processor(
-    kafka: KafkaSettings, group_prefix: str, instance: int, log_dir: Path, **extra: str
-) -> Service:
+def processor(kafka: KafkaSettings, group_prefix: str, instance: int, log_dir: Path, **extra: str) -> Service:
     return Service(
         ["processor", "--instance", str(instance)],
         service_env(kafka, group_prefix, **extra),
