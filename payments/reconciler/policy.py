@@ -4,8 +4,8 @@ The reconciler never moves money itself and never sends a request under a new ke
 
 * the PSP has a final movement under the op id → feed that outcome back as a command (monotone in the
   processor, so a duplicate of what the psp-caller or a webhook already said changes nothing);
-* the PSP has no record of an ``unknown`` operation (the psp-caller gave up on it) and the deadline (plus
-  a grace) has not passed → *re-drive*: publish the same :class:`PspRequest` again, so the psp-caller calls
+* the PSP has no record of an ``unknown`` operation (the psp-caller gave up on it) and its deadline has
+  not passed → *re-drive*: publish the same :class:`PspRequest` again, so the psp-caller calls
   the PSP with the same key and the same body (a replay at the PSP if an earlier call did commit after
   all). A ``reserved`` or ``processing`` operation is still the psp-caller's (it commits a request only
   once its outcome is out), so it is only looked at again: re-driving a backlog would only lengthen it;
@@ -94,7 +94,9 @@ def resolve(op: TrackedOp, lookup: Lookup, now_ms: int, policy: ReconcilePolicy)
     if lookup.kind is LookupKind.NOT_FOUND:
         if op.deadline_at is not None and now_ms >= op.deadline_at + policy.expire_grace_ms:
             return Expire()
-        return Redrive() if op.status is OperationStatus.UNKNOWN else AskLater()
+        # Past the deadline the psp-caller starts no attempt, so a re-drive could only cost a request.
+        before_deadline = op.deadline_at is None or now_ms < op.deadline_at
+        return Redrive() if op.status is OperationStatus.UNKNOWN and before_deadline else AskLater()
     return AskLater()
 
 

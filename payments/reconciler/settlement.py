@@ -145,8 +145,8 @@ def _match_success(
             f"the PSP succeeded after the operation ended {op.status}; posted to suspense for an operator"
         )
         out.findings.append(_about(op, m, DiscrepancyKind.SUSPENSE_POSTING, detail, posted.amount))
-    elif posted.amount != m.amount:
-        detail = f"our ledger posted {posted.amount}, the PSP moved {m.amount}"
+    elif posted.amount != m.amount or m.currency != op.currency:
+        detail = f"our ledger posted {posted.amount} {op.currency}, the PSP moved {m.amount} {m.currency}"
         out.findings.append(_about(op, m, DiscrepancyKind.AMOUNT_MISMATCH, detail, posted.amount))
     else:
         out.matched += 1
@@ -179,12 +179,14 @@ def _postings_without_success(
         if op_id in succeeded or not posts or posts[0].occurred_at >= judge_before_ms:
             continue
         op = ops.get(op_id)
+        if op is None:
+            continue  # a posting without a published operation: reported once, by _results_against_ledger
         out.findings.append(
             Finding(
                 DiscrepancyKind.MISSING_AT_PSP, op_id,
                 "our ledger posted a PSP success the PSP's report does not show",
                 op_id=op_id, account_id=posts[0].account_id, ledger_amount=posts[0].amount,
-                currency=op.currency if op else None,
+                currency=op.currency,
             )
         )  # fmt: skip
 

@@ -49,7 +49,7 @@ def parse_report(body: dict[str, Any]) -> tuple[list[PspRow], int]:
                 kind=str(m["kind"]),
                 idempotency_key=m.get("idempotency_key"),
                 status=str(m["status"]),
-                amount=int(m["amount"]),
+                amount=_amount(m["amount"]),
                 currency=str(m["currency"]),
                 created_at=_ms(m["created_at"]),
             )
@@ -58,6 +58,13 @@ def parse_report(body: dict[str, Any]) -> tuple[list[PspRow], int]:
         return rows, _ms(body["generated_at"])
     except (KeyError, TypeError) as exc:
         raise ValueError(f"malformed settlement report: {exc!r}") from exc
+
+
+def _amount(value: object) -> int:
+    # Minor units are integers: 12.5 (or true) is a malformed report, never silently rounded.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"amount {value!r} is not an integer")
+    return value
 
 
 def _ms(iso: str) -> int:
@@ -123,7 +130,16 @@ class SettlementJob:
             self._producer.flush(10)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
-        await asyncio.to_thread(self.start)
+        while self._books is None:
+            try:
+                await asyncio.to_thread(self.start)
+            except Exception as exc:
+                # Typically a fresh topic whose partitions have no leader yet: the job waits, the
+                # reconciler's lookups go on meanwhile.
+                log.warning("settlement not started yet (%s); retrying", exc)
+                if stop.is_set():
+                    return
+                await asyncio.sleep(min(self._s.interval_s, 5.0))
         try:
             while not stop.is_set():
                 try:

@@ -141,7 +141,9 @@ class Sweeper:
         finally:
             self._busy.discard(op.op_id)
             sched = self._schedule.get(op.op_id)
-            if sched is not None:
+            # A newer status arrived while this lookup ran: tick() already scheduled that one, and this
+            # answer (about the old status) must not push it back.
+            if sched is not None and sched.seq == op.seq:
                 sched.checks += 1
                 sched.next_at = next_check_at(
                     op, sched.checks, self._d.now_ms(), self._d.rng.random(), self._d.policy
