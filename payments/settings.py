@@ -7,6 +7,9 @@ delimiter, e.g. ``PAYMENTS_KAFKA__BOOTSTRAP=127.0.0.1:9092``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, Protocol, Self, TypeVar
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -60,3 +63,22 @@ class RedisSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     url: str = "redis://127.0.0.1:6379/0"
+
+
+class _HasKafka(Protocol):
+    """A service's settings object: frozen pydantic settings with a ``kafka`` section."""
+
+    @property
+    def kafka(self) -> KafkaSettings: ...
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self: ...
+
+
+S = TypeVar("S", bound=_HasKafka)
+
+
+def with_bootstrap(settings: S, bootstrap: str | None) -> S:
+    """``settings`` with a ``--bootstrap`` flag applied: a flag overrides the environment."""
+    if not bootstrap:
+        return settings
+    return settings.model_copy(update={"kafka": settings.kafka.model_copy(update={"bootstrap": bootstrap})})

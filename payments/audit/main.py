@@ -14,7 +14,7 @@ from payments.audit.reader import read_topic
 from payments.processor.transformer import StateCodec
 from payments.schemas.ledger import LedgerTransaction
 from payments.schemas.state import AccountSnapshot, Operation, ResultEvent
-from payments.settings import KafkaSettings
+from payments.settings import KafkaSettings, with_bootstrap
 
 
 class AuditSettings(BaseSettings):
@@ -73,10 +73,7 @@ def main(argv: list[str]) -> int:
         help="invariant 9: every payment and top-up must be terminal (use after faults healed)",
     )
     args = parser.parse_args(argv)
-    settings = AuditSettings()
-    kafka = settings.kafka
-    if args.bootstrap:
-        kafka = kafka.model_copy(update={"bootstrap": args.bootstrap})
+    kafka = with_bootstrap(AuditSettings(), args.bootstrap).kafka
     report = run_audit(kafka, psp_url=args.psp_url, require_terminal=args.require_terminal)
     print(report.render())
     sys.stdout.flush()

@@ -26,6 +26,7 @@ from payments.fulfillment.errors import FulfillmentError
 from payments.fulfillment.settings import FulfillmentSettings
 from payments.fulfillment.store import FulfillmentStore
 from payments.observability import OpsServer, configure_logging
+from payments.settings import with_bootstrap
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +59,7 @@ def _settings(argv: list[str]) -> FulfillmentSettings:
         if value is not None
     }
     settings = FulfillmentSettings(**overrides)  # type: ignore[arg-type]
-    if args.bootstrap:
-        settings = settings.model_copy(
-            update={"kafka": settings.kafka.model_copy(update={"bootstrap": args.bootstrap})}
-        )
+    settings = with_bootstrap(settings, args.bootstrap)
     return settings
 
 

@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from payments.observability import OpsServer, configure_logging
 from payments.processor.decide import Policy
 from payments.processor.transformer import PaymentsTransformer, StateCodec
-from payments.settings import KafkaSettings
+from payments.settings import KafkaSettings, with_bootstrap
 from payments.streaming.runtime import ExactlyOnceRuntime
 from payments.streaming.settings import RuntimeSettings
 
@@ -64,10 +64,7 @@ def main(argv: list[str]) -> int:
     if args.ops_port is not None:
         overrides["ops_port"] = args.ops_port
     settings = ProcessorSettings(**overrides)  # type: ignore[arg-type]
-    if args.bootstrap:
-        settings = settings.model_copy(
-            update={"kafka": settings.kafka.model_copy(update={"bootstrap": args.bootstrap})}
-        )
+    settings = with_bootstrap(settings, args.bootstrap)
     configure_logging(f"processor-{settings.instance}", settings.log_level)
     stop = threading.Event()
     ready = threading.Event()

@@ -27,7 +27,7 @@ from payments.reconciler.psp_lookup import PspReadClient
 from payments.reconciler.settlement_job import SettlementJob, SettlementSettings
 from payments.reconciler.sweeper import Handoff, Sweeper, SweeperDeps
 from payments.reconciler.tracking import TrackedCodec, TrackerTransformer
-from payments.settings import KafkaSettings
+from payments.settings import KafkaSettings, with_bootstrap
 from payments.streaming.producer import AsyncProducer
 from payments.streaming.runtime import ExactlyOnceRuntime
 from payments.streaming.settings import RuntimeSettings
@@ -149,10 +149,7 @@ def main(argv: list[str]) -> int:
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     settings = ReconcilerSettings(**overrides)  # type: ignore[arg-type]
-    if args.bootstrap:
-        settings = settings.model_copy(
-            update={"kafka": settings.kafka.model_copy(update={"bootstrap": args.bootstrap})}
-        )
+    settings = with_bootstrap(settings, args.bootstrap)
     configure_logging(f"reconciler-{settings.instance}", settings.log_level)
     stop = threading.Event()
     ready = threading.Event()

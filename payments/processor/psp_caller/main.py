@@ -28,7 +28,7 @@ from payments.processor.psp_caller.breaker import BreakerState, CircuitBreaker
 from payments.processor.psp_caller.caller import CallerDeps, PspCaller
 from payments.processor.psp_caller.client import PspClient
 from payments.processor.psp_caller.retry import RetryDeps, RetryPolicy
-from payments.settings import KafkaSettings
+from payments.settings import KafkaSettings, with_bootstrap
 from payments.streaming.at_least_once import AtLeastOnceSettings, AtLeastOnceWorker
 from payments.streaming.errors import StreamingError
 from payments.streaming.producer import AsyncProducer
@@ -153,10 +153,7 @@ def main(argv: list[str]) -> int:
     if args.ops_port is not None:
         overrides["ops_port"] = args.ops_port
     settings = PspCallerSettings(**overrides)  # type: ignore[arg-type]
-    if args.bootstrap:
-        settings = settings.model_copy(
-            update={"kafka": settings.kafka.model_copy(update={"bootstrap": args.bootstrap})}
-        )
+    settings = with_bootstrap(settings, args.bootstrap)
     configure_logging("psp-caller", settings.log_level)
     _raise_fd_limit(settings.max_in_flight + 1024)  # + Kafka, ops server and headroom
     ready = threading.Event()
