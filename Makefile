@@ -38,5 +38,21 @@ fmt: $(STAMP)
 schemas: $(STAMP)
 	$(VENV)/bin/payments schemas write
 
+# Benchmarks (bench/README.md): our system and the FastAPI + PostgreSQL baseline side by side on this
+# machine. bench-quick takes about 2 minutes, bench up to 10; results go to bench/results/.
+.PHONY: bench bench-quick
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml bench/setup_postgres.sh
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	bash bench/setup_postgres.sh
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(VENV)/bin/payments bench full
+
+bench-quick: $(BENCH_STAMP)
+	$(VENV)/bin/payments bench quick
+
 clean:
 	rm -rf $(VENV) .devstack .mypy_cache .ruff_cache

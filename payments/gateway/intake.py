@@ -1,6 +1,7 @@
 """The shared path of every command-producing request: idempotency → publish → (wait) → answer → store.
 
-1. Claim the key (one Lua round trip): replay, 409 in flight and 422 mismatch end here.
+1. Claim the key (one Lua round trip): replay, 409 in flight and 422 mismatch end here. A new claim
+   also brings back the read model's record of the operation (``Submission.peek``) for step 2.
 2. Look the operation up in the read model: if it is already there (the key's record expired or Redis
    lost it, but the operation is known) do not publish again; if it belongs to another payload, 422.
    (Membership changes skip this and always publish: the read model may show a state that an earlier,
@@ -31,6 +32,7 @@ from payments.gateway import render
 from payments.gateway.errors import GatewayError, IntakeUnavailable
 from payments.gateway.idempotency import Claim, ClaimKind
 from payments.gateway.prefer import preference_applied
+from payments.gateway.readmodel import operation_key
 from payments.gateway.render import Answer, OperationCommand, replay_response
 from payments.gateway.services import GatewayServices
 from payments.schemas.commands import AnyCommand
@@ -40,6 +42,14 @@ from payments.schemas.state import Operation
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Peek(Generic[T]):
+    """A read-model hash holding a submission's result in its ``data`` field, and how to parse it."""
+
+    key: str
+    parse: Callable[[bytes], T]
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,9 @@ class Submission(Generic[T]):
     echo_preference: bool  # the client sent Prefer: wait → Preference-Applied
     # False: publish even if the read model already shows a result (membership changes; see step 2)
     dedupe_by_read_model: bool = True
+    # The read-model hash ``lookup`` reads and how to parse its ``data``: given, step 2's first look rides
+    # on step 1's Redis round trip (``IdempotencyStore.claim(peek=...)``) instead of needing its own.
+    peek: Peek[T] | None = None
 
 
 def _reused() -> GatewayError:
@@ -70,7 +83,8 @@ def _reused() -> GatewayError:
 async def submit(services: GatewayServices, sub: Submission[T]) -> Response:
     claim: Claim | None = None  # no key, no record
     if sub.key is not None:
-        claim = await services.idempotency.claim(sub.principal, sub.key, sub.fingerprint)
+        peek = sub.peek.key if sub.peek is not None and sub.dedupe_by_read_model else None
+        claim = await services.idempotency.claim(sub.principal, sub.key, sub.fingerprint, peek=peek)
         services.metrics.idempotency.labels(claim.kind.value).inc()
         if claim.kind is ClaimKind.REPLAY:
             assert claim.stored is not None
@@ -84,7 +98,7 @@ async def submit(services: GatewayServices, sub: Submission[T]) -> Response:
         if claim.kind is ClaimKind.MISMATCH:
             raise _reused()
     try:
-        answer = await _execute(services, sub)
+        answer = await _execute(services, sub, claim)
     except BaseException:
         if claim is not None:
             await services.idempotency.release(claim)
@@ -104,10 +118,17 @@ async def _quiet_lookup(services: GatewayServices, sub: Submission[T]) -> T | No
         return None
 
 
-async def _execute(services: GatewayServices, sub: Submission[T]) -> Answer:
+async def _first_look(services: GatewayServices, sub: Submission[T], claim: Claim | None) -> T | None:
+    """Step 2's read-model look: what the claim peeked at, else a lookup of its own."""
+    if claim is not None and claim.peeked_at_claim and sub.peek is not None:
+        return None if claim.peeked is None else sub.peek.parse(claim.peeked)
+    return await _quiet_lookup(services, sub)
+
+
+async def _execute(services: GatewayServices, sub: Submission[T], claim: Claim | None) -> Answer:
     result: T | None = None
     if sub.dedupe_by_read_model:
-        result = await _quiet_lookup(services, sub)
+        result = await _first_look(services, sub, claim)
     if result is not None and sub.conflicts(result):
         raise _reused()
     if result is None:
@@ -160,6 +181,7 @@ def operation_submission(
         fingerprint=fingerprint,
         command=cmd,
         lookup=lambda: services.read_model.operation(cmd.command_id),
+        peek=Peek(operation_key(cmd.command_id), Operation.model_validate_json),
         is_final=render.is_final,
         conflicts=lambda op: render.operation_conflicts(op, cmd),
         render=lambda op: render.operation_answer(op, cmd, instance=instance),

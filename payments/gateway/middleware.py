@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from payments.gateway.metrics import GatewayMetrics
@@ -15,6 +16,10 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: GatewayMetrics) -> None:
         self._app = app
         self._metrics = metrics
+        # Labelled children by label values: ``labels()`` validates and locks on every call, which showed
+        # in the gateway's profile; the label sets are bounded (route templates), so caching them is safe.
+        self._counters: dict[tuple[str, str, str], Counter] = {}
+        self._histograms: dict[tuple[str, str], Histogram] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -35,5 +40,19 @@ class MetricsMiddleware:
             route = scope.get("route")
             label = getattr(route, "path", "unmatched")
             method = str(scope.get("method", ""))
-            self._metrics.requests.labels(label, method, str(status)).inc()
-            self._metrics.latency.labels(label, method).observe(time.perf_counter() - started)
+            self._counter(label, method, str(status)).inc()
+            self._histogram(label, method).observe(time.perf_counter() - started)
+
+    def _counter(self, route: str, method: str, status: str) -> Counter:
+        child = self._counters.get((route, method, status))
+        if child is None:
+            child = self._counters[(route, method, status)] = self._metrics.requests.labels(
+                route, method, status
+            )
+        return child
+
+    def _histogram(self, route: str, method: str) -> Histogram:
+        child = self._histograms.get((route, method))
+        if child is None:
+            child = self._histograms[(route, method)] = self._metrics.latency.labels(route, method)
+        return child
