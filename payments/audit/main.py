@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 
 import httpx
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,9 +40,20 @@ def fetch_psp_movements(psp_url: str, timeout_s: float = 30.0) -> list[PspMoveme
     ]
 
 
-def run_audit(
-    kafka: KafkaSettings, *, psp_url: str | None = None, require_terminal: bool = False
-) -> AuditReport:
+@dataclass(frozen=True)
+class Evidence:
+    """Everything the topics say, read_committed, in per-partition order."""
+
+    results: list[ResultEvent]
+    ledger: list[LedgerTransaction]
+    state: list[AccountSnapshot | Operation]  # the changelog's latest value per key
+
+    def operations(self) -> dict[str, Operation]:
+        """The last published state of every operation."""
+        return {r.operation.op_id: r.operation for r in self.results if r.operation is not None}
+
+
+def read_evidence(kafka: KafkaSettings) -> Evidence:
     t = kafka.topics
     results = [ResultEvent.model_validate_json(v) for _, v in read_topic(kafka, t.results) if v]
     ledger = [LedgerTransaction.model_validate_json(v) for _, v in read_topic(kafka, t.ledger) if v]
@@ -55,8 +67,15 @@ def run_audit(
             item = codec.decode(k, value)
             assert isinstance(item, AccountSnapshot | Operation)
             latest[k] = item
+    return Evidence(results, ledger, list(latest.values()))
+
+
+def run_audit(
+    kafka: KafkaSettings, *, psp_url: str | None = None, require_terminal: bool = False
+) -> AuditReport:
+    ev = read_evidence(kafka)
     movements = fetch_psp_movements(psp_url) if psp_url else None
-    return audit(results, ledger, latest.values(), psp_movements=movements, require_terminal=require_terminal)
+    return audit(ev.results, ev.ledger, ev.state, psp_movements=movements, require_terminal=require_terminal)
 
 
 def main(argv: list[str]) -> int:

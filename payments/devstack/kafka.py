@@ -304,8 +304,12 @@ class KafkaBroker:
     def restart(self, *, hard: bool = False) -> None:
         """Stop and start again on the same data dir and ports. ``hard`` SIGKILLs first, as a crash would,
         so the broker recovers its logs on the way up."""
-        self._terminate(hard=hard)
+        self.halt(hard=hard)
         self.start()
+
+    def halt(self, *, hard: bool = False) -> None:
+        """Stop the process but keep its data dir and ports, for an outage that :meth:`start` ends."""
+        self._terminate(hard=hard)
 
     def _terminate(self, *, hard: bool, timeout_s: float = 30.0) -> None:
         if self._child is None:

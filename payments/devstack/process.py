@@ -116,6 +116,15 @@ class ChildProcess:
         self._proc.wait()
         self._reap()
 
+    def pause(self) -> None:
+        """SIGSTOP the group: a process that hangs (a GC pause, a stuck disk) without dying."""
+        if self.alive():
+            self._signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._proc is not None:
+            self._signal(signal.SIGCONT)
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             text = self.log_path.read_text(errors="replace")

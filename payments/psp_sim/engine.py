@@ -124,6 +124,7 @@ class Simulator:
         self._store = Store()
         self._initial_seed = seed
         self._seed = seed
+        self._issued: set[str] = set()  # every movement and event id handed out, across reseeds
         self._streams = _Streams.from_seed(seed)
         self._dispatcher.reseed(self._streams.jitter)
         self._config = self.default_faults()
@@ -310,7 +311,21 @@ class Simulator:
         return Movement(**common, status="succeeded", currency=charge.currency, charge_id=charge.id)
 
     def _new_id(self, prefix: str) -> str:
-        return f"{prefix}_{self._streams.ids.getrandbits(96):024x}"
+        # A reseed (DELETE /_sim/faults, a posted seed) restarts the id stream, which would hand out ids
+        # already in the log: the store would then overwrite an earlier movement, and its webhooks would be
+        # taken for duplicates. Skipping used ids keeps both unique and the sequence still seeded.
+        while True:
+            new = f"{prefix}_{self._streams.ids.getrandbits(96):024x}"
+            if new not in self._issued:
+                self._issued.add(new)
+                return new
+
+    def _new_event_id(self) -> str:
+        while True:
+            new = f"evt_{self._streams.event_ids.getrandbits(96):024x}"
+            if new not in self._issued:
+                self._issued.add(new)
+                return new
 
     @staticmethod
     def _encode(movement: Movement) -> bytes:
@@ -340,7 +355,7 @@ class Simulator:
             self._metrics.faults.labels(FaultKind.WEBHOOK_REORDER.value).inc()
             delay_ms += config.webhook_reorder_hold_ms
         event = WebhookEvent(
-            id=f"evt_{self._streams.event_ids.getrandbits(96):024x}",
+            id=self._new_event_id(),
             type=f"{movement.kind}.{movement.status}",
             timestamp=self._clock.now(),
             data=movement,

@@ -86,14 +86,20 @@ class Store:
         if movement.kind == "refund" and movement.status == "succeeded" and movement.charge_id is not None:
             self.check_refund(movement.charge_id, movement.amount)
             self._refunded[movement.charge_id] = self._refunded.get(movement.charge_id, 0) + movement.amount
-        self._movements[movement.id] = movement
+        self._insert(movement)
         self._keys[movement.idempotency_key] = KeyRecord(fingerprint, movement.id, response)
+
+    def _insert(self, movement: Movement) -> None:
+        # The log is the witness of every audit: an id must never silently replace an earlier movement.
+        if movement.id in self._movements:
+            raise RuntimeError(f"movement id {movement.id} is already in the log")
+        self._movements[movement.id] = movement
 
     def commit_orphan(self, movement: Movement, fingerprint: str, response: StoredResponse) -> None:
         """Record an injected movement without the refund check: orphans need not add up."""
         if movement.kind == "refund" and movement.status == "succeeded" and movement.charge_id is not None:
             self._refunded[movement.charge_id] = self._refunded.get(movement.charge_id, 0) + movement.amount
-        self._movements[movement.id] = movement
+        self._insert(movement)
         self._keys[movement.idempotency_key] = KeyRecord(fingerprint, movement.id, response)
 
     def by_key(self, key: str) -> Movement | None:

@@ -23,6 +23,7 @@ from payments.streaming.restore import restore_partitions
 from payments.streaming.settings import RuntimeSettings, consumer_base
 from payments.streaming.store import BatchState, PartitionStore
 from payments.streaming.types import InputRecord, StateCodec, Transformer
+from payments.streaming.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class ExactlyOnceRuntime:
         self._punctuator = punctuator
         self._punctuate_interval_s = punctuate_interval_s
         self._stores: dict[int, PartitionStore] = {}
+        self._watchdog = Watchdog(settings.stuck_margin_s)
         self._labels = {"group": settings.group_id}
         self._producer = Producer(
             {
@@ -93,6 +95,7 @@ class ExactlyOnceRuntime:
         """Process until ``stop`` is set. Raises FatalStreamingError if this instance was fenced."""
         # Fences any earlier incarnation with the same transactional.id and aborts its open transaction.
         self._producer.init_transactions(60)
+        self._watchdog.start()
         self._consumer.subscribe(
             [self._input], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
         )
@@ -114,6 +117,7 @@ class ExactlyOnceRuntime:
             self._close()
 
     def _close(self) -> None:
+        self._watchdog.stop()
         try:
             self._consumer.close()
         finally:
@@ -188,8 +192,9 @@ class ExactlyOnceRuntime:
             offsets = [TopicPartition(self._input, p, o) for p, o in nxt.items()]
             self._txn(
                 lambda: self._producer.send_offsets_to_transaction(
-                    offsets, self._consumer.consumer_group_metadata(), 30
-                )
+                    offsets, self._consumer.consumer_group_metadata(), self._s.call_timeout_s
+                ),
+                guard=("send_offsets_to_transaction", self._s.call_timeout_s),
             )
             self._commit()
         except _Abort:
@@ -216,10 +221,16 @@ class ExactlyOnceRuntime:
             except KafkaException as exc:
                 self._classify(exc)
 
-    def _txn(self, op: Callable[[], object]) -> None:
-        """Run one transactional call, classifying failures per the librdkafka transactional API."""
+    def _txn(self, op: Callable[[], object], guard: tuple[str, float] | None = None) -> None:
+        """Run one transactional call, classifying failures per the librdkafka transactional API.
+
+        ``guard`` (name, timeout given to the call) puts a blocking call under the watchdog."""
         try:
-            op()
+            if guard is None:
+                op()
+            else:
+                with self._watchdog.guard(*guard):
+                    op()
         except KafkaException as exc:
             self._classify(exc)
 
@@ -236,7 +247,8 @@ class ExactlyOnceRuntime:
     def _commit(self) -> None:
         for attempt in range(self._s.commit_retries):
             try:
-                self._txn(lambda: self._producer.commit_transaction(30))
+                timeout = self._s.call_timeout_s
+                self._txn(lambda: self._producer.commit_transaction(timeout), ("commit_transaction", timeout))
                 return
             except KafkaException as exc:
                 err: KafkaError = exc.args[0]
@@ -247,7 +259,8 @@ class ExactlyOnceRuntime:
 
     def _abort(self, batch: BatchState, first: dict[int, int]) -> None:
         try:
-            self._producer.abort_transaction(30)
+            with self._watchdog.guard("abort_transaction", self._s.call_timeout_s):
+                self._producer.abort_transaction(self._s.call_timeout_s)
         except KafkaException as exc:
             raise FatalStreamingError(f"abort failed: {exc.args[0]}") from exc
         batch.rollback()

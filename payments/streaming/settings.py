@@ -21,6 +21,10 @@ class RuntimeSettings(BaseModel):
     restore_timeout_s: float = Field(default=120.0, gt=0)
     commit_retries: int = Field(default=10, ge=1)
     linger_ms: int = Field(default=5, ge=0)
+    # The timeout given to send_offsets_to_transaction / commit / abort; a call still blocked
+    # stuck_margin_s past it ends the process (watchdog.py).
+    call_timeout_s: float = Field(default=30.0, gt=0)
+    stuck_margin_s: float = Field(default=15.0, gt=0)
 
     @model_validator(mode="after")
     def _timeouts_are_ordered(self) -> RuntimeSettings:

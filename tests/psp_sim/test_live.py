@@ -69,3 +69,16 @@ async def test_delete_faults_restarts_the_seeded_sequence() -> None:
             runs.append([(await charge(client, f"r{run}-{n}")).status_code for n in range(20)])
             await client.delete("/_sim/faults")
     assert runs[0] == runs[1]
+
+
+async def test_a_reseed_never_reuses_movement_or_event_ids() -> None:
+    """Regression (chaos seed crash/10): DELETE /_sim/faults restarted the id stream, the next charge got
+    an earlier charge's id and replaced it in the log, so the audit lost a movement the PSP had made."""
+    async with asgi_client(create_app(make_settings(seed=5), clock=FakeClock())) as client:
+        ids = []
+        for run in range(3):
+            ids += [(await charge(client, f"r{run}-{n}")).json()["id"] for n in range(5)]
+            await client.delete("/_sim/faults")
+        audit = (await client.get("/_sim/audit")).json()["movements"]
+    assert len(set(ids)) == 15
+    assert sorted(m["id"] for m in audit) == sorted(ids)

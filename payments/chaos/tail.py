@@ -1,0 +1,65 @@
+"""Following ``payments.results`` (read_committed) while a run converges: which operations exist and
+whether they are terminal. Only used to know *when* to judge; the judging re-reads the topics."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+from confluent_kafka import Consumer, TopicPartition
+
+from payments.schemas.state import Operation, OperationKind, ResultEvent
+from payments.settings import KafkaSettings
+
+
+class ResultsTail:
+    def __init__(self, kafka: KafkaSettings) -> None:
+        self._kafka = kafka
+        self._ops: dict[str, Operation] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="results-tail", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def open_ops(self, must_exist: set[str]) -> tuple[int, int]:
+        """(payments and top-ups not yet terminal, ids in ``must_exist`` not seen yet)."""
+        with self._lock:
+            money = (OperationKind.PAYMENT, OperationKind.TOP_UP)
+            pending = sum(1 for op in self._ops.values() if op.kind in money and not op.is_terminal)
+            return pending, len(must_exist - self._ops.keys())
+
+    def _loop(self) -> None:
+        topic = self._kafka.topics.results
+        c = Consumer(
+            {
+                **self._kafka.consumer_config(),
+                "group.id": f"chaos-tail-{uuid.uuid4().hex}",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+                "auto.offset.reset": "earliest",
+                # Broker restarts are the point of the exercise; their connection errors are not news.
+                "log_level": 0,
+            }
+        )
+        try:
+            parts = c.list_topics(topic, timeout=30).topics[topic].partitions
+            c.assign([TopicPartition(topic, p, 0) for p in parts])
+            while not self._stop.is_set():
+                for m in c.consume(1000, 0.2):
+                    if m.error() is not None:
+                        continue  # transient (a broker restart): librdkafka reconnects by itself
+                    value = m.value()
+                    if value is None:
+                        continue
+                    op = ResultEvent.model_validate_json(value).operation
+                    if op is not None:
+                        with self._lock:
+                            self._ops[op.op_id] = op
+        finally:
+            c.close()
