@@ -13,8 +13,10 @@ Choices:
 * an account opened a moment ago may not be in the read model yet: clients that just got a 202 for it
   should retry (or open it with ``Prefer: wait``).
 
-Reads (``GET``) need Redis and fail with 503 without it. Intake (``POST``) skips the pre-check when Redis
-is unreachable (degraded mode, see ``idempotency``): the processor's check still applies.
+Reads (``GET``) need Redis and fail with 503 without it, and with 503 ``read_model_rebuilding`` while the
+read model is incomplete (Redis lost it; see ``readmodel``). Intake (``POST``) skips the pre-check in both
+cases (degraded mode, see ``idempotency``): the processor's check still applies, and an incomplete read
+model must never turn away a payment to an existing account with 404.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import re
 from redis.exceptions import RedisError
 
 from payments.gateway.auth import Principal
-from payments.gateway.errors import DependencyUnavailable, GatewayError
+from payments.gateway.errors import DependencyUnavailable, GatewayError, ReadModelRebuilding
 from payments.gateway.render import is_open
 from payments.gateway.services import GatewayServices
 from payments.schemas.errors import ErrorCode
@@ -61,6 +63,9 @@ async def readable_account(
         snapshot = await _load(services, account_id)
     except RedisError as exc:
         raise DependencyUnavailable("the read model is unavailable") from exc
+    except ReadModelRebuilding:
+        services.metrics.read_model_rebuilding.labels("read").inc()
+        raise
     if not principal.is_admin and principal.user_id not in snapshot.members:
         raise not_a_member(account_id)
     return snapshot
@@ -71,13 +76,18 @@ async def intake_account(
 ) -> AccountSnapshot | None:
     """For commands: the account must exist (and have the caller as a member if ``require_member``).
 
-    None when Redis is unreachable: the pre-check is skipped and the processor decides.
+    None when Redis is unreachable or the read model is being rebuilt: the pre-check is skipped and the
+    processor decides. (Not logged per request while rebuilding: the projector logs the loss once and
+    ``payments_gateway_read_model_rebuilding_total`` counts the skips.)
     """
     try:
         snapshot = await _load(services, account_id)
     except RedisError as exc:
         services.metrics.redis_degraded.labels("membership_precheck").inc()
         log.warning("membership pre-check skipped: redis unreachable (%s)", type(exc).__name__)
+        return None
+    except ReadModelRebuilding:
+        services.metrics.read_model_rebuilding.labels("membership_precheck").inc()
         return None
     if require_member and principal.user_id not in snapshot.members:
         raise not_a_member(account_id)

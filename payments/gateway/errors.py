@@ -54,3 +54,16 @@ class InvalidQuery(GatewayError):
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail, code=ErrorCode.VALIDATION_ERROR)
+
+
+class ReadModelRebuilding(GatewayError):
+    """The read model is incomplete: Redis lost it (a restart without persistence, ``FLUSHALL``) and the
+    projector is rebuilding it from Kafka. 503 with ``Retry-After`` rather than a read that would show an
+    existing account as absent (404) or an older version than one already shown (DESIGN invariant 10)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the read model is being rebuilt from the event log; retry shortly",
+            code=ErrorCode.READ_MODEL_REBUILDING,
+            retriable=True,
+        )

@@ -29,7 +29,7 @@ from fastapi.responses import Response
 from redis.exceptions import RedisError
 
 from payments.gateway import render
-from payments.gateway.errors import GatewayError, IntakeUnavailable
+from payments.gateway.errors import GatewayError, IntakeUnavailable, ReadModelRebuilding
 from payments.gateway.idempotency import Claim, ClaimKind
 from payments.gateway.prefer import preference_applied
 from payments.gateway.readmodel import operation_key
@@ -111,10 +111,20 @@ async def submit(services: GatewayServices, sub: Submission[T]) -> Response:
 
 async def _quiet_lookup(services: GatewayServices, sub: Submission[T]) -> T | None:
     try:
-        return await sub.lookup()
+        return await _lookup(services, sub)
     except RedisError as exc:
         services.metrics.redis_degraded.labels("result_lookup").inc()
         log.warning("read model unreachable (%s); answering without it", type(exc).__name__)
+        return None
+
+
+async def _lookup(services: GatewayServices, sub: Submission[T]) -> T | None:
+    """``sub.lookup()``, with "not known yet" while the read model is being rebuilt: what it holds then may
+    be an older state (e.g. a membership since changed), so it must not make an answer final."""
+    try:
+        return await sub.lookup()
+    except ReadModelRebuilding:
+        services.metrics.read_model_rebuilding.labels("result_lookup").inc()
         return None
 
 
@@ -152,7 +162,7 @@ async def _execute(services: GatewayServices, sub: Submission[T], claim: Claim |
 
 async def _wait(services: GatewayServices, sub: Submission[T]) -> T | None:
     async def settled() -> T | None:
-        found = await sub.lookup()
+        found = await _lookup(services, sub)
         return found if found is not None and (sub.is_final(found) or sub.conflicts(found)) else None
 
     assert sub.wait_s is not None

@@ -45,6 +45,13 @@ class GatewayMetrics:
             ["operation"],
             registry=registry,
         )
+        self.read_model_rebuilding = Counter(
+            "payments_gateway_read_model_rebuilding_total",
+            "Requests that met an incomplete read model (Redis lost it; the projector is rebuilding): "
+            "read (answered 503 read_model_rebuilding), membership_precheck (skipped), result_lookup",
+            ["operation"],
+            registry=registry,
+        )
         self.waits = Counter(
             "payments_gateway_prefer_wait_total",
             "Prefer: wait outcomes: final (answered with the result) or timeout (answered 202)",
@@ -59,6 +66,8 @@ class GatewayMetrics:
             ["outcome"],
             registry=registry,
         )
+        for operation in ("read", "membership_precheck", "result_lookup"):
+            self.read_model_rebuilding.labels(operation)
         for outcome in ("new", "replay", "conflict", "mismatch", "degraded"):
             self.idempotency.labels(outcome)  # export zeros so alerts on rate() work from the start
         for outcome in (
@@ -101,7 +110,27 @@ class ProjectorMetrics:
             "Unix time of the last committed batch",
             registry=registry,
         )
+        self.rebuilds = Counter(
+            "payments_projector_rebuilds_total",
+            "Read-model losses detected, each followed by a rebuild from Kafka: lost (Redis lost its data: "
+            "the epoch token is gone or another) or behind (progress marks older than written: Redis came "
+            "back from an older snapshot)",
+            ["reason"],
+            registry=registry,
+        )
+        self.ready = Gauge(
+            "payments_projector_read_model_ready",
+            "1 while readmodel:ready is set (every partition caught up since the last loss), as last seen",
+            registry=registry,
+        )
+        self.rebuilding_partitions = Gauge(
+            "payments_projector_rebuilding_partitions",
+            "This instance's assigned partitions not yet caught up in the current epoch",
+            registry=registry,
+        )
         for outcome in ("applied", "stale"):
             self.results.labels(outcome)
+        for reason in ("lost", "behind"):
+            self.rebuilds.labels(reason)
         for outcome in ("indexed", "duplicate"):
             self.ledger.labels(outcome)

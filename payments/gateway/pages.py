@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from payments.gateway import access
 from payments.gateway.auth import Principal
 from payments.gateway.cursors import Cursor, decode_cursor, encode_cursor
-from payments.gateway.errors import DependencyUnavailable, GatewayError
+from payments.gateway.errors import DependencyUnavailable, GatewayError, ReadModelRebuilding
 from payments.gateway.services import GatewayServices
 from payments.schemas.errors import ErrorCode
 from payments.schemas.state import Operation, OperationKind
@@ -61,6 +61,9 @@ async def operations_page(
         ops, entries = await services.read_model.operations_page(account_id, kind, after, limit + 1)
     except RedisError as exc:
         raise DependencyUnavailable("the read model is unavailable") from exc
+    except ReadModelRebuilding:
+        services.metrics.read_model_rebuilding.labels("read").inc()
+        raise
     shown = {op_id for op_id, _ in entries[:limit]}
     return [out(op) for op in ops if op.op_id in shown], next_cursor(entries, limit)
 
@@ -74,6 +77,9 @@ async def readable_operation(
         op = await services.read_model.operation(op_id)
     except RedisError as exc:
         raise DependencyUnavailable("the read model is unavailable") from exc
+    except ReadModelRebuilding:
+        services.metrics.read_model_rebuilding.labels("read").inc()
+        raise
     if op is None or op.kind is not kind:
         raise missing
     try:

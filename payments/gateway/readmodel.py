@@ -23,20 +23,42 @@ Layout (written only by the projector, read only by the gateway):
 
 The version guard makes the projector's at-least-once delivery idempotent and keeps reads monotone
 (invariant 10): a redelivered or older result never overwrites a newer one.
+
+Completeness (written by the projector, see ``progress_store``; all of it vanishes with the data when Redis
+loses it, which is the point):
+
+* ``readmodel:epoch`` — a random token the projector creates when it finds none. A projector that finds
+  another token (or none) where it expects its own knows Redis lost data.
+* ``readmodel:offsets`` — hash ``<topic>:<partition>`` → the next offset to project: everything before it is
+  in the read model. Written in the same pipeline as, and after, the batch it covers.
+* ``readmodel:complete`` — hash ``<topic>:<partition>`` → ``1`` once the partition has caught up, in this
+  epoch, to the end offset it had when its (re)build began.
+* ``readmodel:ready`` — present once every partition of the results and ledger topics is complete.
+
+The gateway answers reads only while ``readmodel:ready`` exists, checked in the same Lua call as the read
+(atomically, no extra round trip); otherwise 503 ``read_model_rebuilding`` (``ReadModelRebuilding``), and
+intake skips its membership pre-check as when Redis is unreachable. A positive flag, not a "rebuilding"
+one: a ``FLUSHALL`` or a restart removes it together with the data, so no read sees the empty model as
+complete, even before the projector notices the loss.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from typing import cast
 
 from redis.asyncio import Redis
 
 from payments.gateway.cursors import Cursor
+from payments.gateway.errors import ReadModelRebuilding
 from payments.schemas.ledger import LedgerTransaction
 from payments.schemas.state import AccountSnapshot, Operation, OperationKind, ResultEvent
 
 NOTIFY_PREFIX = "opdone:"
+
+EPOCH_KEY = "readmodel:epoch"
+OFFSETS_KEY = "readmodel:offsets"
+COMPLETE_KEY = "readmodel:complete"
+READY_KEY = "readmodel:ready"
 
 # KEYS[1] acct key, KEYS[2] op key, KEYS[3] op index key (2 and 3 absent when the result has no operation)
 # ARGV[1] seq, ARGV[2] account json, ARGV[3] op json or "", ARGV[4] channel, ARGV[5] op ttl ms or "0",
@@ -73,11 +95,13 @@ redis.call('HSETNX', KEYS[2], ARGV[2], ARGV[3])
 return redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[2])
 """
 
-# KEYS[1] a sorted set; ARGV[1] cursor score or "" (first page), ARGV[2] cursor member, ARGV[3] count.
-# Resumes right after the cursor's entry by rank: entries are only ever added (at the end, in seq order),
-# so the rank of the cursor's entry, read now, is where the previous page ended. If the entry is gone (its
-# key expired meanwhile) it resumes after the cursor's score. Returns member, score, member, score, ...
+# KEYS[1] a sorted set, KEYS[2] the ready flag; ARGV[1] cursor score or "" (first page), ARGV[2] cursor
+# member, ARGV[3] count. Resumes right after the cursor's entry by rank: entries are only ever added (at the
+# end, in seq order), so the rank of the cursor's entry, read now, is where the previous page ended. If the
+# entry is gone (its key expired meanwhile) it resumes after the cursor's score. Returns member, score,
+# member, score, ...; nil while the read model is not ready.
 PAGE_LUA = """
+if redis.call('EXISTS', KEYS[2]) == 0 then return false end
 local n = tonumber(ARGV[3])
 local start = 0
 if ARGV[1] ~= '' then
@@ -88,6 +112,15 @@ if ARGV[1] ~= '' then
   start = r + 1
 end
 return redis.call('ZRANGE', KEYS[1], start, start + n - 1, 'WITHSCORES')
+"""
+
+
+# KEYS[1] the ready flag, KEYS[2] a read-model hash: {0} while the read model is not ready, else {1, data}
+# (data nil if absent). One call, so the check costs no round trip and no FLUSHALL or rebuild can fall
+# between the check and the read.
+READ_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
+return {1, redis.call('HGET', KEYS[2], 'data')}
 """
 
 
@@ -157,35 +190,39 @@ def apply_ledger_call(tx: LedgerTransaction) -> tuple[list[str], list[str | int]
     return keys, [tx.seq, tx.tx_id, tx.model_dump_json()]
 
 
-def _hget(redis: Redis, key: str) -> Awaitable[bytes | None]:
-    # redis-py annotates commands for its sync and async clients at once; this client is async and returns
-    # bytes (decode_responses is off).
-    return cast("Awaitable[bytes | None]", redis.hget(key, "data"))
-
-
 def _entries(reply: list[bytes]) -> list[tuple[str, int]]:
     """``[member, score, ...]`` → ``[(member, seq), ...]``."""
     return [(reply[i].decode(), int(float(reply[i + 1]))) for i in range(0, len(reply), 2)]
 
 
 class ReadModel:
-    """The gateway's read-only view. Raises ``redis.exceptions.RedisError`` when Redis is unreachable."""
+    """The gateway's read-only view. Raises ``redis.exceptions.RedisError`` when Redis is unreachable and
+    ``ReadModelRebuilding`` while the read model is incomplete (``readmodel:ready`` absent)."""
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._page = redis.register_script(PAGE_LUA)
+        self._read = redis.register_script(READ_LUA)
+
+    async def _data(self, key: str) -> bytes | None:
+        reply = await self._read(keys=[READY_KEY, key])
+        if not reply[0]:
+            raise ReadModelRebuilding()
+        return cast("bytes | None", reply[1] if len(reply) > 1 else None)
 
     async def account(self, account_id: str) -> AccountSnapshot | None:
-        raw = await _hget(self._redis, account_key(account_id))
+        raw = await self._data(account_key(account_id))
         return None if raw is None else AccountSnapshot.model_validate_json(raw)
 
     async def operation(self, op_id: str) -> Operation | None:
-        raw = await _hget(self._redis, operation_key(op_id))
+        raw = await self._data(operation_key(op_id))
         return None if raw is None else Operation.model_validate_json(raw)
 
     async def _page_entries(self, key: str, after: Cursor | None, count: int) -> list[tuple[str, int]]:
         args: list[str | int] = ["", "", count] if after is None else [after.seq, after.member, count]
-        reply = await self._page(keys=[key], args=args)
+        reply = await self._page(keys=[key, READY_KEY], args=args)
+        if reply is None:
+            raise ReadModelRebuilding()
         return _entries(list(reply))
 
     async def operations_page(
@@ -196,10 +233,15 @@ class ReadModel:
         entries = await self._page_entries(operations_index_key(account_id, kind), after, count)
         if not entries:
             return [], []
-        pipe = self._redis.pipeline(transaction=False)
+        # MULTI/EXEC (still one round trip): the ready check and the reads see the same Redis, so a loss
+        # between the index page and these reads cannot pass for expired operations.
+        pipe = self._redis.pipeline(transaction=True)
         for op_id, _ in entries:
             pipe.hget(operation_key(op_id), "data")
-        raws: list[bytes | None] = await pipe.execute()
+        pipe.exists(READY_KEY)
+        *raws, ready = await pipe.execute()
+        if not ready:
+            raise ReadModelRebuilding()
         ops = [Operation.model_validate_json(raw) for raw in raws if raw is not None]
         return [op for op in ops if op.account_id == account_id and op.kind is kind], entries
 
@@ -210,8 +252,10 @@ class ReadModel:
         entries = await self._page_entries(ledger_index_key(account_id), after, count)
         if not entries:
             return [], []
-        raws = await cast(
-            "Awaitable[list[bytes | None]]",
-            self._redis.hmget(ledger_tx_key(account_id), [tx_id for tx_id, _ in entries]),
-        )
+        pipe = self._redis.pipeline(transaction=True)  # as in operations_page
+        pipe.hmget(ledger_tx_key(account_id), [tx_id for tx_id, _ in entries])
+        pipe.exists(READY_KEY)
+        raws, ready = await pipe.execute()
+        if not ready:
+            raise ReadModelRebuilding()
         return [LedgerTransaction.model_validate_json(raw) for raw in raws if raw is not None], entries

@@ -102,3 +102,6 @@ class ProjectorSettings(BaseSettings):
     redis_timeout_s: float = Field(default=2.0, gt=0)
     # Readiness fails if the consume loop has not completed a poll for this long (s).
     stall_after_s: float = Field(default=30.0, gt=0)
+    # With no batch to write, check this often (s) that Redis still holds the read model (epoch and marks):
+    # bounds how long an idle projector takes to notice that Redis lost it. Every batch checks anyway.
+    check_interval_s: float = Field(default=1.0, gt=0)

@@ -33,6 +33,9 @@ class ErrorCode(StrEnum):
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     INTAKE_UNAVAILABLE = "intake_unavailable"
     DEPENDENCY_UNAVAILABLE = "dependency_unavailable"
+    # Redis lost the read model and the projector is rebuilding it from Kafka: reads cannot be answered
+    # truthfully yet (an existing account would look absent, a version could go back). HTTP only (503).
+    READ_MODEL_REBUILDING = "read_model_rebuilding"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     INTERNAL_ERROR = "internal_error"

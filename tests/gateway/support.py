@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from payments.gateway.app import create_app
 from payments.gateway.projector import ReadModelWriter
+from payments.gateway.readmodel import READY_KEY
 from payments.gateway.seed import create_api_key
 from payments.gateway.settings import GatewaySettings
 from payments.schemas.commands import AnyCommand, decode_command
@@ -46,8 +47,15 @@ class Gateway:
 
 @asynccontextmanager
 async def running_gateway(
-    kafka: KafkaSettings, redis_url: str, *, seed_users: bool = True, **overrides: Any
+    kafka: KafkaSettings,
+    redis_url: str,
+    *,
+    seed_users: bool = True,
+    read_model_ready: bool = True,
+    **overrides: Any,
 ) -> AsyncIterator[Gateway]:
+    """``read_model_ready``: declare the read model complete (``readmodel:ready``), as a projector does once
+    it has caught up; these tests write the read model themselves, without one."""
     settings = GatewaySettings(kafka=kafka, redis=RedisSettings(url=redis_url), **overrides)
     registry = CollectorRegistry()
     app = create_app(
@@ -58,14 +66,16 @@ async def running_gateway(
         producer_config={"reconnect.backoff.max.ms": 200},
     )
     keys: dict[str, str] = {}
-    if seed_users:
-        r: Redis = Redis.from_url(redis_url)
-        try:
+    r: Redis = Redis.from_url(redis_url)
+    try:
+        if read_model_ready:
+            await r.set(READY_KEY, "test")
+        if seed_users:
             keys["admin"] = await create_api_key(r, "admin", "admin")
             for user in ("alice", "bob", "carol"):
                 keys[user] = await create_api_key(r, user, "member")
-        finally:
-            await r.aclose()
+    finally:
+        await r.aclose()
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as client,

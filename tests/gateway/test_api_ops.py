@@ -17,7 +17,10 @@ async def test_health_ready_metrics(kafka_settings: KafkaSettings, redis_db: str
         assert (await gw.client.get("/healthz")).json() == {"status": "ok", "checks": {}}
         ready = await gw.client.get("/readyz")
         assert ready.status_code == 200
-        assert ready.json() == {"status": "ready", "checks": {"redis": True, "kafka": True}}
+        assert ready.json() == {
+            "status": "ready",
+            "checks": {"redis": True, "kafka": True, "read_model": True},
+        }
         await gw.client.get(f"/v1/accounts/{acct}", headers=gw.auth("alice"))
         await gw.client.get("/v1/accounts/acct_x", headers=gw.auth("alice"))
         text = (await gw.client.get("/metrics")).text

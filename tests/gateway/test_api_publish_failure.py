@@ -35,7 +35,7 @@ async def test_dead_broker_is_503_and_releases_the_key(kafka_settings: KafkaSett
 
         ready = await gw.client.get("/readyz")
         assert ready.status_code == 503
-        assert ready.json()["checks"] == {"redis": True, "kafka": False}
+        assert ready.json()["checks"] == {"redis": True, "kafka": False, "read_model": True}
     r: Redis = Redis.from_url(redis_db)
     try:
         assert await r.keys("idem:*") == []

@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import cast
+from typing import Any, cast
 
 import pytest
 import redis
@@ -36,9 +36,14 @@ pytestmark = pytest.mark.integration
 
 
 @contextmanager
-def projecting(kafka: KafkaSettings, redis_url: str, group: str | None = None) -> Iterator[CollectorRegistry]:
+def projecting(
+    kafka: KafkaSettings, redis_url: str, group: str | None = None, **overrides: Any
+) -> Iterator[CollectorRegistry]:
     settings = ProjectorSettings(
-        kafka=kafka, redis=RedisSettings(url=redis_url), group_id=group or f"projector-{uuid.uuid4().hex}"
+        kafka=kafka,
+        redis=RedisSettings(url=redis_url),
+        group_id=group or f"projector-{uuid.uuid4().hex}",
+        **overrides,
     )
     registry = CollectorRegistry()
     client: redis.Redis = redis.Redis.from_url(redis_url)
@@ -165,18 +170,35 @@ def test_projects_results_with_a_version_guard(kafka_settings: KafkaSettings, re
     r.close()
 
 
-def test_restart_resumes_from_committed_offsets(kafka_settings: KafkaSettings, redis_db: str) -> None:
+def test_restart_resumes_from_the_redis_marks(kafka_settings: KafkaSettings, redis_db: str) -> None:
+    """A restarted projector starts where the read model is (its marks in Redis), whatever Kafka says: the
+    second one is in a new group, without any committed offset."""
+    acct = new_account_id()
+    r: redis.Redis = redis.Redis.from_url(redis_db)
+    with projecting(kafka_settings, redis_db):
+        _produce(kafka_settings, _event(acct, 1, posted=0))
+        until(lambda: _field(r, f"acct:{acct}", "seq") == b"1")
+    with projecting(kafka_settings, redis_db) as registry:
+        _produce(kafka_settings, _event(acct, 2, posted=7))
+        until(lambda: _field(r, f"acct:{acct}", "seq") == b"2")
+        assert registry.get_sample_value("payments_projector_results_total", {"outcome": "applied"}) == 1
+        assert registry.get_sample_value("payments_projector_results_total", {"outcome": "stale"}) == 0
+    r.close()
+
+
+def test_restart_after_redis_lost_its_data_rebuilds(kafka_settings: KafkaSettings, redis_db: str) -> None:
+    """The same group, its offsets committed past seq 1, but Redis empty: the projector starts from the
+    beginning (no mark), so seq 1 is back before anything newer arrives."""
     acct = new_account_id()
     group = f"projector-{uuid.uuid4().hex}"
     r: redis.Redis = redis.Redis.from_url(redis_db)
     with projecting(kafka_settings, redis_db, group):
         _produce(kafka_settings, _event(acct, 1, posted=0))
         until(lambda: _field(r, f"acct:{acct}", "seq") == b"1")
-    r.flushdb()  # if the projector re-read seq 1 after the restart, it would reappear
-    with projecting(kafka_settings, redis_db, group) as registry:
-        _produce(kafka_settings, _event(acct, 2, posted=7))
-        until(lambda: _field(r, f"acct:{acct}", "seq") == b"2")
-        assert registry.get_sample_value("payments_projector_results_total", {"outcome": "applied"}) == 1
+    r.flushdb()
+    with projecting(kafka_settings, redis_db, group):
+        until(lambda: _field(r, f"acct:{acct}", "seq") == b"1")
+        until(lambda: r.exists("readmodel:ready") == 1)
     r.close()
 
 
@@ -271,4 +293,31 @@ def test_notifies_the_operations_channel_too(kafka_settings: KafkaSettings, redi
         [(f"opdone:pay_{acct}".encode(), b"2"), (f"opdone:whk.evt_{acct}".encode(), b"2")]
     )
     pubsub.close()
+    r.close()
+
+
+def test_rebuild_completes_on_transactional_topics(kafka_settings: KafkaSettings, redis_db: str) -> None:
+    """The processor writes in transactions: a partition's last offset is a commit (or abort) marker,
+    never delivered as a record, so catching up is told by the end-of-partition event, after a rebuild
+    too. Aborted records never reach the read model."""
+    acct = new_account_id()
+    r: redis.Redis = redis.Redis.from_url(redis_db)
+    producer = Producer({**kafka_settings.client_config(), "transactional.id": f"tx-{uuid.uuid4().hex}"})
+    producer.init_transactions(10)
+    for seqs, commit in (((1, 2), True), ((3,), False)):
+        producer.begin_transaction()
+        for seq in seqs:
+            event = _event(acct, seq, posted=seq)
+            producer.produce(kafka_settings.topics.results, key=acct.encode(), value=event.model_dump_json())
+        if commit:
+            producer.commit_transaction(10)
+        else:
+            producer.abort_transaction(10)
+    with projecting(kafka_settings, redis_db, check_interval_s=0.2) as registry:
+        until(lambda: r.exists("readmodel:ready") == 1 and _field(r, f"acct:{acct}", "seq") == b"2")
+        r.flushall()
+        until(lambda: r.exists("readmodel:ready") == 0)
+        until(lambda: r.exists("readmodel:ready") == 1)
+        assert _field(r, f"acct:{acct}", "seq") == b"2"
+        assert registry.get_sample_value("payments_projector_rebuilds_total", {"reason": "lost"}) == 1
     r.close()

@@ -106,7 +106,9 @@ async def open_account(
     "/{account_id}",
     response_model=AccountOut,
     summary="Read an account",
-    responses=problem_openapi(*_AUTH, E.NOT_A_MEMBER, E.ACCOUNT_NOT_FOUND, E.DEPENDENCY_UNAVAILABLE),
+    responses=problem_openapi(
+        *_AUTH, E.NOT_A_MEMBER, E.ACCOUNT_NOT_FOUND, E.DEPENDENCY_UNAVAILABLE, E.READ_MODEL_REBUILDING
+    ),
 )
 async def get_account(account_id: AccountId, principal: CurrentPrincipal, services: Services) -> Response:
     """The account as of its ``version`` in the (eventually consistent) read model."""

@@ -8,7 +8,7 @@ from redis.exceptions import RedisError
 
 from payments.gateway import access, render
 from payments.gateway.deps import AccountId, CurrentPrincipal, Services
-from payments.gateway.errors import DependencyUnavailable
+from payments.gateway.errors import DependencyUnavailable, ReadModelRebuilding
 from payments.gateway.pages import DEFAULT_LIMIT, CursorParam, Limit, next_cursor, parse_cursor
 from payments.gateway.problems import problem_openapi
 from payments.schemas.api import LedgerPage
@@ -23,6 +23,7 @@ router = APIRouter(tags=["ledger"])
     summary="The account's ledger transactions, ascending by seq (paged)",
     responses=problem_openapi(
         E.UNAUTHENTICATED, E.NOT_A_MEMBER, E.ACCOUNT_NOT_FOUND, E.DEPENDENCY_UNAVAILABLE,
+        E.READ_MODEL_REBUILDING,
         query_codes=(E.VALIDATION_ERROR,),
     ),
 )  # fmt: skip
@@ -42,6 +43,9 @@ async def list_ledger(
         txs, entries = await services.read_model.ledger_page(account_id, after, limit + 1)
     except RedisError as exc:
         raise DependencyUnavailable("the read model is unavailable") from exc
+    except ReadModelRebuilding:
+        services.metrics.read_model_rebuilding.labels("read").inc()
+        raise
     shown = {tx_id for tx_id, _ in entries[:limit]}
     items = [render.ledger_entry_out(tx, account_id) for tx in txs if tx.tx_id in shown]
     page = LedgerPage(items=items, next_cursor=next_cursor(entries, limit))

@@ -1,4 +1,10 @@
-"""``/healthz`` (process alive), ``/readyz`` (Redis and the broker reachable), ``/metrics``."""
+"""``/healthz`` (process alive), ``/readyz`` (Redis and the broker reachable), ``/metrics``.
+
+``/readyz`` also reports ``checks.read_model`` (false while the projector rebuilds a read model Redis lost)
+without letting it decide the status: intake works during a rebuild (the membership pre-check is skipped,
+the processor decides), so taking every gateway out of the load balancer for it would turn a read outage
+into a checkout outage. Reads say ``503 read_model_rebuilding`` themselves.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
 from payments.gateway.deps import Services
+from payments.gateway.readmodel import READY_KEY
 from payments.gateway.render import json_answer
 from payments.schemas.api import Health
 
@@ -23,25 +30,34 @@ async def healthz() -> Response:
     return json_answer(200, Health(status="ok")).response()
 
 
-async def _redis_ok(services: Services) -> bool:
+async def _redis_ok(services: Services) -> tuple[bool, bool]:
+    """(Redis answers, the read model is complete)."""
     try:
-        return bool(await asyncio.wait_for(services.redis.ping(), _CHECK_TIMEOUT_S))
+        pipe = services.redis.pipeline(transaction=False)
+        pipe.ping()
+        pipe.exists(READY_KEY)
+        pong, ready = await asyncio.wait_for(pipe.execute(), _CHECK_TIMEOUT_S)
+        return bool(pong), bool(ready)
     except (RedisError, OSError, TimeoutError):
-        return False
+        return False, False
 
 
 @router.get(
     "/readyz",
     response_model=Health,
     summary="Readiness: Redis answers PING and the broker answers a metadata request",
+    description="`checks.read_model` is informational: false while the read model is rebuilt after Redis "
+    "lost it (reads answer 503 `read_model_rebuilding`, intake keeps working); it does not make the "
+    "gateway unready.",
     responses={503: {"model": Health, "description": "a dependency is unreachable"}},
 )
 async def readyz(services: Services) -> Response:
-    redis_ok, kafka_ok = await asyncio.gather(
+    (redis_ok, read_model_ok), kafka_ok = await asyncio.gather(
         _redis_ok(services), asyncio.to_thread(services.publisher.ready, _CHECK_TIMEOUT_S)
     )
     ok = redis_ok and kafka_ok
-    body = Health(status="ready" if ok else "not_ready", checks={"redis": redis_ok, "kafka": kafka_ok})
+    checks = {"redis": redis_ok, "kafka": kafka_ok, "read_model": read_model_ok}
+    body = Health(status="ready" if ok else "not_ready", checks=checks)
     return json_answer(200 if ok else 503, body).response({} if ok else {"Retry-After": "5"})
 
 

@@ -89,6 +89,7 @@ async def request_payment(
     summary="The account's payments, oldest first (paged)",
     responses=problem_openapi(
         E.UNAUTHENTICATED, E.NOT_A_MEMBER, E.ACCOUNT_NOT_FOUND, E.DEPENDENCY_UNAVAILABLE,
+        E.READ_MODEL_REBUILDING,
         query_codes=(E.VALIDATION_ERROR,),
     ),
 )  # fmt: skip
@@ -111,7 +112,11 @@ async def list_payments(
     response_model=PaymentOut,
     summary="A payment with its status history",
     responses=problem_openapi(
-        E.UNAUTHENTICATED, E.NOT_A_MEMBER, E.PAYMENT_NOT_FOUND, E.DEPENDENCY_UNAVAILABLE
+        E.UNAUTHENTICATED,
+        E.NOT_A_MEMBER,
+        E.PAYMENT_NOT_FOUND,
+        E.DEPENDENCY_UNAVAILABLE,
+        E.READ_MODEL_REBUILDING,
     ),
 )
 async def get_payment(payment_id: PaymentId, principal: CurrentPrincipal, services: Services) -> Response:

@@ -88,6 +88,7 @@ async def request_top_up(
     summary="The account's top-ups, oldest first (paged)",
     responses=problem_openapi(
         E.UNAUTHENTICATED, E.NOT_A_MEMBER, E.ACCOUNT_NOT_FOUND, E.DEPENDENCY_UNAVAILABLE,
+        E.READ_MODEL_REBUILDING,
         query_codes=(E.VALIDATION_ERROR,),
     ),
 )  # fmt: skip
@@ -109,7 +110,9 @@ async def list_top_ups(
     "/v1/top-ups/{top_up_id}",
     response_model=TopUpOut,
     summary="A top-up with its status history",
-    responses=problem_openapi(E.UNAUTHENTICATED, E.NOT_A_MEMBER, E.NOT_FOUND, E.DEPENDENCY_UNAVAILABLE),
+    responses=problem_openapi(
+        E.UNAUTHENTICATED, E.NOT_A_MEMBER, E.NOT_FOUND, E.DEPENDENCY_UNAVAILABLE, E.READ_MODEL_REBUILDING
+    ),
 )
 async def get_top_up(top_up_id: TopUpId, principal: CurrentPrincipal, services: Services) -> Response:
     """A top-up accepted a moment ago may not be here yet (the read model is eventually consistent)."""
