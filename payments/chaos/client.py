@@ -172,7 +172,12 @@ async def open_accounts(
 
 
 async def read_accounts(
-    gateway: str, admin_key: str, account_ids: list[str], every_s: float, stop: asyncio.Event, now: Callable[[], float]
+    gateway: str,
+    admin_key: str,
+    account_ids: list[str],
+    every_s: float,
+    stop: asyncio.Event,
+    now: Callable[[], float],
 ) -> list[Read]:
     """One reader per account polls ``GET /v1/accounts/{id}`` until ``stop``; each reader's reads are
     sequential, so their order is the order the API answered in."""
@@ -186,7 +191,9 @@ async def read_accounts(
                 r = None
             if r is not None and r.status_code == 200:
                 doc = r.json()
-                reads.append(Read(account_id, now(), doc["version"], doc["available"], doc["overdraft_limit"]))
+                reads.append(
+                    Read(account_id, now(), doc["version"], doc["available"], doc["overdraft_limit"])
+                )
             await asyncio.sleep(every_s)
 
     async with httpx.AsyncClient(

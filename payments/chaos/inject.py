@@ -63,7 +63,7 @@ class Injector:
         note = ""
         try:
             note = await self._apply(fault)
-        except Exception as exc:  # noqa: BLE001 - a lever that fails is reported; heal() restores
+        except Exception as exc:
             note = f"lever failed: {type(exc).__name__}: {exc}"
             log.warning("fault %s: %s", fault.describe(), note)
         finally:

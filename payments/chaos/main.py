@@ -14,7 +14,6 @@ import argparse
 import json
 import logging
 import shutil
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -58,20 +57,30 @@ def summarize(reports: list[RunReport]) -> dict[str, object]:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="payments chaos", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="payments chaos", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seed", type=int, default=1, help="first seed (default 1)")
     parser.add_argument("--runs", type=int, default=1, help="seeds seed, seed+1, ... (default 1)")
     parser.add_argument("--seeds", help="comma-separated seeds instead of --seed/--runs (e.g. 1,2,3,9,10)")
-    parser.add_argument("--scenario", default="all", choices=[*SCENARIOS, "all"], help="default: all, in turn")
+    parser.add_argument(
+        "--scenario", default="all", choices=[*SCENARIOS, "all"], help="default: all, in turn"
+    )
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of load under faults per run")
     parser.add_argument("--out", type=Path, default=Path("chaos-results"), help="reports (JSON) go here")
-    parser.add_argument("--keep-logs", action="store_true", help="keep every run's service logs (failed runs always)")
-    parser.add_argument("--plan-only", action="store_true", help="print the plans (workload and faults) and exit")
+    parser.add_argument(
+        "--keep-logs", action="store_true", help="keep every run's service logs (failed runs always)"
+    )
+    parser.add_argument(
+        "--plan-only", action="store_true", help="print the plans (workload and faults) and exit"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = ChaosSettings()
     seeds = (
-        [int(s) for s in args.seeds.split(",")] if args.seeds else list(range(args.seed, args.seed + args.runs))
+        [int(s) for s in args.seeds.split(",")]
+        if args.seeds
+        else list(range(args.seed, args.seed + args.runs))
     )
     if args.plan_only:
         for seed in seeds:
@@ -103,7 +112,10 @@ def main(argv: list[str]) -> int:
     finally:
         infra.stop()
         shutil.rmtree(root, ignore_errors=True)
-    summary = summarize(reports) | {"wall_s": round(time.monotonic() - started, 1), "duration_s": args.duration}
+    summary = summarize(reports) | {
+        "wall_s": round(time.monotonic() - started, 1),
+        "duration_s": args.duration,
+    }
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
     print(json.dumps(summary, indent=1))
     return 0 if summary["passed"] == len(reports) else 1

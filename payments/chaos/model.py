@@ -64,7 +64,7 @@ class PlannedOp:
     key: str
     behaviour: Behaviour
     payee: str = "merchant-0"
-    token: str = "tok_ok"
+    token: str = "tok_ok"  # noqa: S105 - a PSP test card token, not a secret
     storm: int = 1
 
     def body(self, amount: int | None = None) -> dict[str, object]:

@@ -78,7 +78,9 @@ def plan_accounts(rng: random.Random) -> tuple[AccountPlan, ...]:
     return (hot, *cold)
 
 
-def plan_ops(rng: random.Random, accounts: tuple[AccountPlan, ...], duration_s: float) -> tuple[PlannedOp, ...]:
+def plan_ops(
+    rng: random.Random, accounts: tuple[AccountPlan, ...], duration_s: float
+) -> tuple[PlannedOp, ...]:
     ops: list[PlannedOp] = []
     t = 0.0
     behaviours, weights = list(_BEHAVIOURS), list(_BEHAVIOURS.values())

@@ -117,7 +117,10 @@ class Loaded:
 async def _load(plan: Plan, stack: RunStack, settings: ChaosSettings, report: RunReport) -> Loaded:
     account_ids = await open_accounts(stack.gateway_url, stack.keys["admin"], plan.accounts)
     t0 = time.monotonic()
-    now = lambda: time.monotonic() - t0  # noqa: E731
+
+    def now() -> float:
+        return time.monotonic() - t0
+
     injector = Injector(stack, t0)
     workload = Workload(
         stack.gateway_url, stack.keys, account_ids, t0=t0,
@@ -126,7 +129,9 @@ async def _load(plan: Plan, stack: RunStack, settings: ChaosSettings, report: Ru
     )  # fmt: skip
     stop_reads = asyncio.Event()
     readers = asyncio.create_task(
-        read_accounts(stack.gateway_url, stack.keys["admin"], account_ids, settings.read_every_s, stop_reads, now)
+        read_accounts(
+            stack.gateway_url, stack.keys["admin"], account_ids, settings.read_every_s, stop_reads, now
+        )
     )
     faults = asyncio.create_task(injector.run(plan.faults))
     clients = asyncio.create_task(workload.run(plan.ops))
@@ -156,7 +161,9 @@ async def _supervise(stack: RunStack, now: Callable[[], float]) -> None:
 
 def run_one(infra: Infra, plan: Plan, settings: ChaosSettings, run_dir: Path) -> RunReport:
     started = time.monotonic()
-    report = RunReport(plan.seed, plan.scenario, plan.fingerprint(), plan.duration_s, ops_planned=len(plan.ops))
+    report = RunReport(
+        plan.seed, plan.scenario, plan.fingerprint(), plan.duration_s, ops_planned=len(plan.ops)
+    )
     stack = RunStack(infra, run_dir, settings, plan.seed)
     try:
         stack.start(MEMBERS)
@@ -169,7 +176,9 @@ def run_one(infra: Infra, plan: Plan, settings: ChaosSettings, run_dir: Path) ->
                 expected_op_id(op, account_ids)
                 for op in plan.ops
                 if any(
-                    a.op_index == op.index and not a.conflict_probe and a.told in (Told.ACCEPTED, Told.SUCCEEDED, Told.DECLINED)
+                    a.op_index == op.index
+                    and not a.conflict_probe
+                    and a.told in (Told.ACCEPTED, Told.SUCCEEDED, Told.DECLINED)
                     for a in attempts
                 )
             }
@@ -180,7 +189,9 @@ def run_one(infra: Infra, plan: Plan, settings: ChaosSettings, run_dir: Path) ->
         movements = fetch_psp_movements(stack.psp_url)
         audited = audit(ev.results, ev.ledger, ev.state, psp_movements=movements, require_terminal=True)
         ops = ev.operations()
-        losses = sum(report.faults_by_kind.get(k.value, 0) for k in (FaultKind.REDIS_RESTART, FaultKind.REDIS_FLUSHALL))
+        losses = sum(
+            report.faults_by_kind.get(k.value, 0) for k in (FaultKind.REDIS_RESTART, FaultKind.REDIS_FLUSHALL)
+        )
         report.findings = from_audit(audited.violations) + judge(
             plan, account_ids, attempts, reads, ops, movements, redis_losses=losses
         )
@@ -195,13 +206,17 @@ def run_one(infra: Infra, plan: Plan, settings: ChaosSettings, run_dir: Path) ->
         report.attempts = len(attempts)
         report.told = dict(Counter(a.told.value for a in attempts))
         report.ops_acknowledged = len(acked)
-        definitive = {a.op_index for a in attempts if a.told in (Told.ACCEPTED, Told.SUCCEEDED, Told.DECLINED, Told.REJECTED)}
+        definitive = {
+            a.op_index
+            for a in attempts
+            if a.told in (Told.ACCEPTED, Told.SUCCEEDED, Told.DECLINED, Told.REJECTED)
+        }
         report.ops_unknown_to_client = len(plan.ops) - len(definitive)
         report.operations_in_topics = len(ops)
         report.reads = len(reads)
         report.results, report.ledger_transactions = len(ev.results), len(ev.ledger)
         report.psp_movements = len(movements)
-    except Exception as exc:  # noqa: BLE001 - reported as a failed run, with the logs kept
+    except Exception as exc:
         log.exception("run %s/%s failed", plan.scenario, plan.seed)
         report.error = f"{type(exc).__name__}: {exc}"
     finally:

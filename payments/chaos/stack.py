@@ -8,6 +8,7 @@ topics of its own, a flushed Redis, fresh API keys and its own service processes
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import sys
@@ -268,10 +269,8 @@ class RunStack:
     def delete_topics(self) -> None:
         admin = AdminClient({"bootstrap.servers": self.infra.broker.bootstrap})
         for future in admin.delete_topics(self.kafka.topics.all(), operation_timeout=30).values():
-            try:
+            with contextlib.suppress(Exception):
                 future.result()
-            except Exception:  # noqa: BLE001 - best effort: a leftover topic only costs disk
-                pass
 
 
 def targets_of(settings: ChaosSettings) -> tuple[str, ...]:

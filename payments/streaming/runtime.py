@@ -245,9 +245,9 @@ class ExactlyOnceRuntime:
         raise exc
 
     def _commit(self) -> None:
+        timeout = self._s.call_timeout_s
         for attempt in range(self._s.commit_retries):
             try:
-                timeout = self._s.call_timeout_s
                 self._txn(lambda: self._producer.commit_transaction(timeout), ("commit_transaction", timeout))
                 return
             except KafkaException as exc:

@@ -21,7 +21,9 @@ def _op(index: int = 0, amount: int = 500, kind: OpKind = OpKind.PAYMENT) -> Pla
     return PlannedOp(0.1 * index, index, kind, 0, "ann", amount, f"key-{index}", Behaviour.PLAIN)
 
 
-def _operation(op: PlannedOp, status: OperationStatus = OperationStatus.SUCCEEDED, amount: int | None = None) -> Operation:
+def _operation(
+    op: PlannedOp, status: OperationStatus = OperationStatus.SUCCEEDED, amount: int | None = None
+) -> Operation:
     return Operation(
         op_id=expected_op_id(op, ACCOUNTS),
         kind=OperationKind.PAYMENT if op.kind is OpKind.PAYMENT else OperationKind.TOP_UP,
@@ -35,7 +37,16 @@ def _operation(op: PlannedOp, status: OperationStatus = OperationStatus.SUCCEEDE
     )
 
 
-def _told(op: PlannedOp, told: Told, status: int | None, at: float, *, replayed: bool = False, body: bytes = b"{}", probe: bool = False) -> Attempt:
+def _told(
+    op: PlannedOp,
+    told: Told,
+    status: int | None,
+    at: float,
+    *,
+    replayed: bool = False,
+    body: bytes = b"{}",
+    probe: bool = False,
+) -> Attempt:
     op_id = expected_op_id(op, ACCOUNTS) if status in (201, 202, 402) else None
     return Attempt(op.index, at, told, status, op_id, replayed, body, probe)
 
@@ -53,7 +64,11 @@ def test_a_clean_history_passes() -> None:
         _told(a, Told.REJECTED, 422, 1.0, probe=True),
         _told(b, Told.DECLINED, 402, 0.3),
     ]
-    reads = [Read("acct_hot", 0.1, 3, 100, 0), Read("acct_hot", 0.2, 5, -20, 50), Read("acct_cold", 0.2, 1, 0, 0)]
+    reads = [
+        Read("acct_hot", 0.1, 3, 100, 0),
+        Read("acct_hot", 0.2, 5, -20, 50),
+        Read("acct_cold", 0.2, 1, 0, 0),
+    ]
     ops = {o.op_id: o for o in (_operation(a), _operation(b, OperationStatus.FAILED))}
     assert judge(_plan(a, b), ACCOUNTS, attempts, reads, ops, []) == []
 
@@ -85,7 +100,10 @@ def test_a_replay_that_differs_from_every_original_breaks_invariant_4() -> None:
 def test_a_replay_of_an_answer_the_client_never_saw_is_fine_once_per_redis_loss() -> None:
     a = _op()
     ops = {_operation(a).op_id: _operation(a)}
-    unseen = [_told(a, Told.NO_ANSWER, None, 0.1), _told(a, Told.ACCEPTED, 202, 0.5, replayed=True, body=b"A")]
+    unseen = [
+        _told(a, Told.NO_ANSWER, None, 0.1),
+        _told(a, Told.ACCEPTED, 202, 0.5, replayed=True, body=b"A"),
+    ]
     assert judge(_plan(a), ACCOUNTS, unseen, [], ops, []) == []
     two = [*unseen, _told(a, Told.ACCEPTED, 202, 0.9, replayed=True, body=b"B")]
     assert _checks(judge(_plan(a), ACCOUNTS, two, [], ops, [])) == {"inv4"}
@@ -113,7 +131,11 @@ def test_a_valid_request_refused_with_404_is_a_wrong_answer() -> None:
 
 
 def test_reads_below_the_overdraft_floor_or_going_back_in_version() -> None:
-    reads = [Read("acct_hot", 0.1, 5, 10, 0), Read("acct_hot", 0.2, 4, 10, 0), Read("acct_cold", 0.3, 1, -1, 0)]
+    reads = [
+        Read("acct_hot", 0.1, 5, 10, 0),
+        Read("acct_hot", 0.2, 4, 10, 0),
+        Read("acct_cold", 0.3, 1, -1, 0),
+    ]
     found = judge(_plan(), ACCOUNTS, [], reads, {}, [])
     assert sorted(f.check for f in found) == ["inv10", "inv2"]
 

@@ -14,7 +14,7 @@ class Clock:
 
 
 def test_fires_once_a_guarded_call_overruns_timeout_plus_margin() -> None:
-    clock, stuck = Clock(), []
+    clock, stuck = Clock(), list[str]()
     dog = Watchdog(5, clock=clock, on_stuck=stuck.append)
     with dog.guard("send_offsets_to_transaction", 30):
         clock.now += 34.9
@@ -25,7 +25,7 @@ def test_fires_once_a_guarded_call_overruns_timeout_plus_margin() -> None:
 
 
 def test_quiet_between_calls_and_after_a_call_returned() -> None:
-    clock, stuck = Clock(), []
+    clock, stuck = Clock(), list[str]()
     dog = Watchdog(5, clock=clock, on_stuck=stuck.append)
     assert not dog.check()
     with dog.guard("commit_transaction", 30):
@@ -36,7 +36,7 @@ def test_quiet_between_calls_and_after_a_call_returned() -> None:
 
 
 def test_each_call_gets_its_own_deadline() -> None:
-    clock, stuck = Clock(), []
+    clock, stuck = Clock(), list[str]()
     dog = Watchdog(1, clock=clock, on_stuck=stuck.append)
     with dog.guard("a", 10):
         clock.now += 9
