@@ -33,14 +33,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode
 from pydantic_core import core_schema
 
 from payments.schemas.commands import Command
-from payments.schemas.compat import (
-    AllowedChange,
-    ChangeKind,
-    JsonSchema,
-    Role,
-    breaking_changes,
-    resolve_pointer,
-)
+from payments.schemas.compat import AllowedChange, JsonSchema, Role, breaking_changes, resolve_pointer
 from payments.schemas.ledger import LedgerTransaction
 from payments.schemas.psp import PspRequest
 from payments.schemas.settlement import SettlementRecord
@@ -105,18 +98,7 @@ MESSAGE_TYPES: tuple[MessageType, ...] = (
 #   "result-event": (AllowedChange("#/$defs/ResultType", ChangeKind.ENUM_VALUE_ADDED,
 #                    "payment_refunded: consumers X and Y upgraded on 2026-03-01"),),
 # Remove entries once the schemas that contain the change are committed.
-ALLOWED_CHANGES: Mapping[str, tuple[AllowedChange, ...]] = MappingProxyType(
-    {
-        "result-event": (
-            AllowedChange(
-                "#/$defs/ErrorCode",
-                ChangeKind.ENUM_VALUE_ADDED,
-                "read_model_rebuilding: an HTTP-only code of the gateway (503 while the read model is "
-                "rebuilt); the processor never publishes it, so no record on the topic carries it",
-            ),
-        ),
-    }
-)
+ALLOWED_CHANGES: Mapping[str, tuple[AllowedChange, ...]] = MappingProxyType({})
 
 
 class _WireSchema(GenerateJsonSchema):
