@@ -14,6 +14,8 @@ import argparse
 import json
 import logging
 import shutil
+import signal
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -90,6 +92,9 @@ def main(argv: list[str]) -> int:
                 print(f"  {fault.describe()}")
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
+    # SIGTERM (a CI time-out, `kill`) must still run the finally below: a broker restarted by a fault was
+    # started from a worker thread, so no parent-death signal would stop it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     root = Path(tempfile.mkdtemp(prefix="payments-chaos-"))
     infra = Infra(root, settings.partitions)
     reports: list[RunReport] = []
