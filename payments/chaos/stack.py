@@ -20,7 +20,6 @@ import httpx
 import redis
 from confluent_kafka.admin import AdminClient
 
-from payments.chaos.model import TARGETS
 from payments.chaos.settings import ChaosSettings
 from payments.devstack.kafka import KafkaBroker
 from payments.devstack.ports import free_port
@@ -272,6 +271,3 @@ class RunStack:
             with contextlib.suppress(Exception):
                 future.result()
 
-
-def targets_of(settings: ChaosSettings) -> tuple[str, ...]:
-    return tuple(t for t in TARGETS if not t.startswith("processor-") or int(t[-1]) < settings.processors)
