@@ -270,4 +270,3 @@ class RunStack:
         for future in admin.delete_topics(self.kafka.topics.all(), operation_timeout=30).values():
             with contextlib.suppress(Exception):
                 future.result()
-
