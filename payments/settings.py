@@ -59,6 +59,14 @@ class KafkaSettings(BaseModel):
         return {"bootstrap.servers": self.bootstrap}
 
 
+def kafka_env(kafka: KafkaSettings) -> dict[str, str]:
+    """The environment that points a service subprocess at ``kafka``'s broker and topic names."""
+    env = {"PAYMENTS_KAFKA__BOOTSTRAP": kafka.bootstrap, "PAYMENTS_KAFKA__PARTITIONS": str(kafka.partitions)}
+    for name, topic in kafka.topics.model_dump().items():
+        env[f"PAYMENTS_KAFKA__TOPICS__{name.upper()}"] = topic
+    return env
+
+
 class RedisSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 

@@ -13,23 +13,14 @@ from pathlib import Path
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from payments.schemas.commands import AnyCommand, encode_command
-from payments.settings import KafkaSettings
+from payments.settings import KafkaSettings, kafka_env
 
 
 def service_env(kafka: KafkaSettings, group_prefix: str, **extra: str) -> dict[str, str]:
     """Environment for a service subprocess pointed at this test's broker and topics."""
-    t = kafka.topics
     env = {
         **os.environ,
-        "PAYMENTS_KAFKA__BOOTSTRAP": kafka.bootstrap,
-        "PAYMENTS_KAFKA__PARTITIONS": str(kafka.partitions),
-        "PAYMENTS_KAFKA__TOPICS__COMMANDS": t.commands,
-        "PAYMENTS_KAFKA__TOPICS__STATE": t.state,
-        "PAYMENTS_KAFKA__TOPICS__RESULTS": t.results,
-        "PAYMENTS_KAFKA__TOPICS__LEDGER": t.ledger,
-        "PAYMENTS_KAFKA__TOPICS__PSP_REQUESTS": t.psp_requests,
-        "PAYMENTS_KAFKA__TOPICS__RECONCILER_STATE": t.reconciler_state,
-        "PAYMENTS_KAFKA__TOPICS__DISCREPANCIES": t.discrepancies,
+        **kafka_env(kafka),
         "PAYMENTS_RUNTIME__GROUP_ID": f"{group_prefix}processor",
         "PAYMENTS_RUNTIME__SESSION_TIMEOUT_MS": "6000",
         "PYTHONUNBUFFERED": "1",

@@ -28,7 +28,7 @@ from payments.devstack.process import ChildProcess
 from payments.devstack.redis import RedisServer, ensure_redis_installed
 from payments.devstack.topics import create_topics
 from payments.gateway.auth import KEY_PREFIX, Principal, Role, apikey_redis_key
-from payments.settings import KafkaSettings, TopicNames
+from payments.settings import KafkaSettings, TopicNames, kafka_env
 
 # Reconciler timings for runs measured in seconds (the production defaults act after minutes).
 RECONCILER_ENV = {
@@ -56,13 +56,6 @@ class Infra:
     def stop(self) -> None:
         self.broker.stop()
         self.redis.stop()
-
-
-def _topic_env(kafka: KafkaSettings) -> dict[str, str]:
-    env = {"PAYMENTS_KAFKA__BOOTSTRAP": kafka.bootstrap, "PAYMENTS_KAFKA__PARTITIONS": str(kafka.partitions)}
-    for name, topic in kafka.topics.model_dump().items():
-        env[f"PAYMENTS_KAFKA__TOPICS__{name.upper()}"] = topic
-    return env
 
 
 @dataclass
@@ -118,7 +111,7 @@ class RunStack:
         secret = "whsec_" + base64.b64encode(os.urandom(24)).decode()
         base = {
             **os.environ,
-            **_topic_env(kafka),
+            **kafka_env(kafka),
             "PYTHONUNBUFFERED": "1",
             "PAYMENTS_REDIS__URL": self.infra.redis.url,
         }
