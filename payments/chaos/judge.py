@@ -96,7 +96,8 @@ def _client_view(
     # The stored original a replay repeats may be one the client never saw (its attempt timed out after
     # the gateway stored the answer), and each time Redis lost its data a retry may store a fresh one:
     # so at most that many distinct replays may match no original the client saw.
-    originals = {(a.status, a.body) for a in same if not a.replayed and a.status is not None}
+    # Only a final answer (201, 202, 402) is stored for replay; a 409 "in flight" or a 503 is not.
+    originals = {(a.status, a.body) for a in acked if not a.replayed}
     unseen = {(a.status, a.body) for a in same if a.replayed} - originals
     if len(unseen) > redis_losses + (0 if originals else 1):
         out.append(Finding("inv4", op_id, f"{len(unseen)} different replays match no original answer"))

@@ -144,3 +144,20 @@ def test_any_refund_at_the_psp_breaks_invariant_8() -> None:
     refund = PspMovement("re_1", "refund", "k", 100, "succeeded")
     charge = PspMovement("ch_1", "charge", "top_x", 100, "succeeded")
     assert [f.check for f in judge(_plan(), ACCOUNTS, [], [], {}, [charge, refund])] == ["inv8"]
+
+
+def test_a_409_or_503_before_the_first_replay_is_not_an_original_answer() -> None:
+    # Seed pause/11: the gateway was paused past the client's time-out; the retry got 409 while the first
+    # request was still in progress, then a replay of the answer stored for the timed-out request.
+    a = _op()
+    ops = {_operation(a).op_id: _operation(a)}
+    attempts = [
+        _told(a, Told.NO_ANSWER, None, 0.1),
+        _told(a, Told.IN_FLIGHT, 409, 5.2, body=b"in use"),
+        _told(a, Told.UNAVAILABLE, 503, 6.0, body=b"down"),
+        _told(a, Told.SUCCEEDED, 201, 9.4, replayed=True, body=b"A"),
+        _told(a, Told.SUCCEEDED, 201, 9.9, replayed=True, body=b"A"),
+    ]
+    assert judge(_plan(a), ACCOUNTS, attempts, [], ops, []) == []
+    other = [*attempts, _told(a, Told.SUCCEEDED, 201, 10.2, replayed=True, body=b"B")]
+    assert _checks(judge(_plan(a), ACCOUNTS, other, [], ops, [])) == {"inv4"}

@@ -3,7 +3,9 @@ against the real stack (its own broker and redis-server, restarted by the faults
 those that found bugs, so each of those runs again here:
 
 * crash/10: the PSP simulator reused movement ids after a reseed and its log lost movements;
-* infra/2: a processor blocked forever in send_offsets_to_transaction() after a broker restart.
+* infra/2: a processor blocked forever in send_offsets_to_transaction() after a broker restart;
+* pause/11: the judge took a 409 "in flight" for a stored answer and failed a correct replay of the
+  answer to a request that timed out while the gateway was paused.
 """
 
 from __future__ import annotations
