@@ -39,7 +39,7 @@ schemas: $(STAMP)
 	$(VENV)/bin/payments schemas write
 
 # Fault-injection campaign (docs/chaos.md): N seeds from SEED, scenarios in turn; reports in chaos-results/.
-# About 45 s a seed on this 2-core machine. `make test` runs a bounded one (tests/e2e/test_chaos_campaign.py).
+# About 30 s a seed on this 2-core machine. `make test` runs a bounded one (tests/e2e/test_chaos_campaign.py).
 .PHONY: chaos
 N ?= 10
 SEED ?= 1
