@@ -108,12 +108,12 @@ def main(argv: list[str]) -> int:
             reports.append(report)
             print(report.render(), flush=True)
             (args.out / f"run-{plan.scenario}-{seed}.json").write_text(json.dumps(asdict(report), indent=1))
-            if not report.passed:
+            # The campaign's root is removed at the end, so logs worth keeping are copied out of it.
+            if not report.passed or args.keep_logs:
                 kept = args.out / f"logs-{plan.scenario}-{seed}"
                 shutil.copytree(run_dir / "logs", kept, dirs_exist_ok=True)
                 print(f"  logs kept in {kept}", flush=True)
-            elif not args.keep_logs:
-                shutil.rmtree(run_dir, ignore_errors=True)
+            shutil.rmtree(run_dir, ignore_errors=True)
     finally:
         infra.stop()
         shutil.rmtree(root, ignore_errors=True)
