@@ -109,7 +109,7 @@ def main(argv: list[str]) -> int:
             print(report.render(), flush=True)
             (args.out / f"run-{plan.scenario}-{seed}.json").write_text(json.dumps(asdict(report), indent=1))
             # The campaign's root is removed at the end, so logs worth keeping are copied out of it.
-            if not report.passed or args.keep_logs:
+            if (not report.passed or args.keep_logs) and (run_dir / "logs").is_dir():
                 kept = args.out / f"logs-{plan.scenario}-{seed}"
                 shutil.copytree(run_dir / "logs", kept, dirs_exist_ok=True)
                 print(f"  logs kept in {kept}", flush=True)
