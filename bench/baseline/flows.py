@@ -139,6 +139,16 @@ async def _decline(conn: Conn, cmd: PaymentCommand) -> Answer:
     return await _store(conn, cmd, answer)
 
 
+async def _claim_and_lock(conn: Conn, cmd: PaymentCommand) -> Answer | None:
+    """Both flows' first steps, inside their transaction: claim the key and lock the account row. An
+    answer to send now (a replay, or a decline for funds), or None to go on; Refused for 404/403/422."""
+    if not await conn.fetchval(CLAIM_KEY, cmd.principal, cmd.key, cmd.fingerprint):
+        return await _replay(conn, cmd)
+    if not _check(await conn.fetchrow(LOCK_ACCOUNT, cmd.account_id, cmd.principal), cmd):
+        return await _decline(conn, cmd)
+    return None
+
+
 def _psp_failed(cmd: PaymentCommand, psp: PspAnswer) -> Answer:
     return problem(
         402, "psp_declined", f"the payment failed: psp_declined ({psp.failure_code})",
@@ -152,10 +162,8 @@ async def pay_locked(
     async with pool.acquire(timeout=acquire_timeout_s) as conn:
         try:
             async with conn.transaction():
-                if not await conn.fetchval(CLAIM_KEY, cmd.principal, cmd.key, cmd.fingerprint):
-                    return await _replay(conn, cmd)
-                if not _check(await conn.fetchrow(LOCK_ACCOUNT, cmd.account_id, cmd.principal), cmd):
-                    return await _decline(conn, cmd)
+                if (early := await _claim_and_lock(conn, cmd)) is not None:
+                    return early
                 # The row lock is held across this call: every other payment of the account waits.
                 answer = await psp.transfer(
                     cmd.payment_id, cmd.account_id, cmd.amount, cmd.currency, cmd.payee
@@ -184,10 +192,8 @@ async def pay_unlocked(
     async with pool.acquire(timeout=acquire_timeout_s) as conn:
         try:
             async with conn.transaction():
-                if not await conn.fetchval(CLAIM_KEY, cmd.principal, cmd.key, cmd.fingerprint):
-                    return await _replay(conn, cmd)
-                if not _check(await conn.fetchrow(LOCK_ACCOUNT, cmd.account_id, cmd.principal), cmd):
-                    return await _decline(conn, cmd)
+                if (early := await _claim_and_lock(conn, cmd)) is not None:
+                    return early
                 await conn.execute(HOLD, cmd.account_id, cmd.amount)
                 await conn.execute(
                     INSERT_PAYMENT, cmd.payment_id, cmd.account_id, cmd.principal, cmd.amount, cmd.currency,
