@@ -25,7 +25,7 @@ from payments.devstack.process import ChildProcess
 from payments.devstack.redis import RedisServer, ensure_redis_installed
 from payments.devstack.topics import create_topics
 from payments.gateway.auth import Principal, Role, apikey_redis_key
-from payments.gateway.readmodel import account_key
+from payments.readmodel.layout import account_key
 from payments.schemas.commands import AdjustBalance, AnyCommand, OpenAccount, encode_command
 from payments.settings import KafkaSettings
 

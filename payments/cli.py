@@ -16,10 +16,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "topics": ("payments.devstack.topics_cli", "create the topics on a broker"),
     "gateway": ("payments.gateway.main", "run the HTTP gateway"),
     "processor": ("payments.processor.main", "run one processor instance (exactly-once)"),
-    "projector": ("payments.gateway.projector_main", "run the results -> Redis read-model projector"),
+    "projector": ("payments.readmodel.main", "run the results -> Redis read-model projector"),
     "psp-sim": ("payments.psp_sim.main", "run the PSP simulator"),
     "psp-caller": (
-        "payments.processor.psp_caller.main",
+        "payments.psp_caller.main",
         "run the PSP caller (at-least-once, many calls in flight)",
     ),
     "reconciler": (

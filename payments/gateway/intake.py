@@ -32,9 +32,9 @@ from payments.gateway import render
 from payments.gateway.errors import GatewayError, IntakeUnavailable, ReadModelRebuilding
 from payments.gateway.idempotency import Claim, ClaimKind
 from payments.gateway.prefer import preference_applied
-from payments.gateway.readmodel import operation_key
 from payments.gateway.render import Answer, OperationCommand, replay_response
 from payments.gateway.services import GatewayServices
+from payments.readmodel.layout import operation_key
 from payments.schemas.commands import AnyCommand
 from payments.schemas.errors import ErrorCode
 from payments.schemas.state import Operation

@@ -1,4 +1,4 @@
-"""Settings of the gateway and the projector: one frozen object per service, built in its ``main()``.
+"""Settings of the gateway: one frozen object per service, built in its ``main()``.
 
 Environment variables use the ``PAYMENTS_`` prefix and ``__`` for nesting, e.g.
 ``PAYMENTS_REDIS__URL=redis://127.0.0.1:6379/0`` or ``PAYMENTS_IDEMPOTENCY_RETENTION_S=3600``. Lists are
@@ -84,24 +84,3 @@ class GatewaySettings(BaseSettings):
         if self.inflight_lease_s <= slowest:
             raise ValueError(f"inflight_lease_s must exceed publish time-out + max wait ({slowest:.1f}s)")
         return self
-
-
-class ProjectorSettings(BaseSettings):
-    model_config = _ENV
-
-    kafka: KafkaSettings = KafkaSettings()
-    redis: RedisSettings = RedisSettings()
-    group_id: str = "payments-projector"
-    ops_host: str = "127.0.0.1"
-    ops_port: int = Field(default=0, ge=0, le=65535, description="0 = any free port (logged at start)")
-    batch_max_records: int = Field(default=500, ge=1)
-    poll_timeout_s: float = Field(default=0.2, gt=0)
-    # Operations are dropped from the read model this long after their last change; None keeps them forever.
-    operation_retention_s: int | None = Field(default=30 * 24 * 3600, ge=60)
-    session_timeout_ms: int = Field(default=10_000, ge=3_000)
-    redis_timeout_s: float = Field(default=2.0, gt=0)
-    # Readiness fails if the consume loop has not completed a poll for this long (s).
-    stall_after_s: float = Field(default=30.0, gt=0)
-    # With no batch to write, check this often (s) that Redis still holds the read model (epoch and marks):
-    # bounds how long an idle projector takes to notice that Redis lost it. Every batch checks anyway.
-    check_interval_s: float = Field(default=1.0, gt=0)

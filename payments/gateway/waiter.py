@@ -22,7 +22,7 @@ from typing import TypeVar
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from payments.gateway.readmodel import NOTIFY_PREFIX
+from payments.readmodel.layout import NOTIFY_PREFIX
 
 log = logging.getLogger(__name__)
 

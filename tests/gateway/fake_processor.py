@@ -19,7 +19,7 @@ from typing import Literal
 import redis
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from payments.gateway.projector import ReadModelWriter
+from payments.readmodel.projector import ReadModelWriter
 from payments.schemas.commands import (
     AddMember,
     AdjustBalance,

@@ -17,10 +17,10 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from payments.gateway.app import create_app
-from payments.gateway.projector import ReadModelWriter
-from payments.gateway.readmodel import READY_KEY
 from payments.gateway.seed import create_api_key
 from payments.gateway.settings import GatewaySettings
+from payments.readmodel.layout import READY_KEY
+from payments.readmodel.projector import ReadModelWriter
 from payments.schemas.commands import AnyCommand, decode_command
 from payments.schemas.state import AccountSnapshot, AccountStatus, ResultEvent, ResultType
 from payments.settings import KafkaSettings, RedisSettings

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 import redis
 
-from payments.gateway.readmodel import READY_KEY
+from payments.readmodel.layout import READY_KEY
 from payments.schemas.state import OperationStatus
 from payments.settings import KafkaSettings
 from tests.gateway.support import FakeProcessor, commands, new_account_id, put_account, running_gateway

@@ -20,7 +20,7 @@ from payments.gateway.deps import (
 from payments.gateway.idempotency_keys import derive_account_id, derive_adjustment_id, request_fingerprint
 from payments.gateway.intake import Submission, operation_submission, submit
 from payments.gateway.problems import problem_openapi
-from payments.gateway.readmodel import open_command_id
+from payments.readmodel.layout import open_command_id
 from payments.schemas.api import (
     AccountOut,
     AccountPending,

@@ -16,8 +16,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
 from payments.gateway.deps import Services
-from payments.gateway.readmodel import READY_KEY
 from payments.gateway.render import json_answer
+from payments.readmodel.layout import READY_KEY
 from payments.schemas.api import Health
 
 router = APIRouter(tags=["ops"])

@@ -22,12 +22,12 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from payments.observability import OpsServer, configure_logging
-from payments.processor.psp_caller import metrics
-from payments.processor.psp_caller.backoff import Backoff
-from payments.processor.psp_caller.breaker import BreakerState, CircuitBreaker
-from payments.processor.psp_caller.caller import CallerDeps, PspCaller
-from payments.processor.psp_caller.client import PspClient
-from payments.processor.psp_caller.retry import RetryDeps, RetryPolicy
+from payments.psp_caller import metrics
+from payments.psp_caller.backoff import Backoff
+from payments.psp_caller.breaker import BreakerState, CircuitBreaker
+from payments.psp_caller.caller import CallerDeps, PspCaller
+from payments.psp_caller.client import PspClient
+from payments.psp_caller.retry import RetryDeps, RetryPolicy
 from payments.settings import KafkaSettings, with_bootstrap
 from payments.streaming.at_least_once import AtLeastOnceSettings, AtLeastOnceWorker
 from payments.streaming.errors import StreamingError

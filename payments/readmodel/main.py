@@ -1,7 +1,7 @@
 """``payments projector``: run the results + ledger → Redis read-model projector until SIGTERM/SIGINT.
 
 Settings from the environment (``PAYMENTS_KAFKA__BOOTSTRAP``, ``PAYMENTS_REDIS__URL``, ...; see
-``payments.gateway.settings.ProjectorSettings``). ``/healthz``, ``/readyz`` and ``/metrics`` are served on
+``payments.readmodel.settings.ProjectorSettings``). ``/healthz``, ``/readyz`` and ``/metrics`` are served on
 ``--ops-host``/``--ops-port`` (port 0 = any free port, logged at start).
 """
 
@@ -16,10 +16,10 @@ from typing import Any
 from prometheus_client import REGISTRY
 from redis import Redis
 
-from payments.gateway.metrics import ProjectorMetrics
-from payments.gateway.projector import Projector
-from payments.gateway.settings import ProjectorSettings
 from payments.observability import OpsServer, configure_logging
+from payments.readmodel.metrics import ProjectorMetrics
+from payments.readmodel.projector import Projector
+from payments.readmodel.settings import ProjectorSettings
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from payments.processor.psp_caller.breaker import BreakerState
+from payments.psp_caller.breaker import BreakerState
 
 ATTEMPTS = Counter(
     "psp_caller_attempts_total", "PSP HTTP attempts by request kind and answer class", ["kind", "result"]

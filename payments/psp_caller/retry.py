@@ -15,9 +15,9 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from payments.processor.psp_caller.backoff import Backoff
-from payments.processor.psp_caller.breaker import CircuitBreaker, Permit
-from payments.processor.psp_caller.client import RETRY_KINDS, Answer, AnswerKind
+from payments.psp_caller.backoff import Backoff
+from payments.psp_caller.breaker import CircuitBreaker, Permit
+from payments.psp_caller.client import RETRY_KINDS, Answer, AnswerKind
 from payments.schemas.psp import PspOutcomeStatus
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from payments.processor.psp_caller.breaker import BreakerState, CircuitBreaker, Permit
+from payments.psp_caller.breaker import BreakerState, CircuitBreaker, Permit
 
 
 class Clock:

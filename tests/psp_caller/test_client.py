@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from payments.devstack.ports import free_port
-from payments.processor.psp_caller.client import (
+from payments.psp_caller.client import (
     AnswerKind,
     InvalidPspRequest,
     PspClient,

@@ -19,12 +19,12 @@ import redis
 
 from payments.devstack.redis import RedisServer
 from payments.gateway.auth import Principal, Role, apikey_redis_key
-from payments.gateway.readmodel import READY_KEY
+from payments.readmodel.layout import READY_KEY
 from payments.schemas.commands import AdjustBalance, AnyCommand, OpenAccount, RequestPayment
 from payments.schemas.state import AccountSnapshot, AccountStatus, OperationKind, ResultEvent, ResultType
 from payments.settings import KafkaSettings
 from tests.gateway.support import NOW_MS, FakeProcessor, Gateway, new_account_id, running_gateway
-from tests.gateway.test_projector import projecting, until
+from tests.readmodel.test_projector import projecting, until
 from tests.support import producer, send
 
 pytestmark = pytest.mark.integration

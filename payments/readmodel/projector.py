@@ -48,8 +48,14 @@ from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import RedisError
 
-from payments.gateway.metrics import ProjectorMetrics
-from payments.gateway.progress import (
+from payments.readmodel.layout import (
+    APPLY_LEDGER_LUA,
+    APPLY_RESULT_LUA,
+    apply_ledger_call,
+    apply_result_call,
+)
+from payments.readmodel.metrics import ProjectorMetrics
+from payments.readmodel.progress import (
     Partition,
     Progress,
     Verdict,
@@ -58,14 +64,8 @@ from payments.gateway.progress import (
     partition_field,
     start_offset,
 )
-from payments.gateway.progress_store import ProgressStore
-from payments.gateway.readmodel import (
-    APPLY_LEDGER_LUA,
-    APPLY_RESULT_LUA,
-    apply_ledger_call,
-    apply_result_call,
-)
-from payments.gateway.settings import ProjectorSettings
+from payments.readmodel.progress_store import ProgressStore
+from payments.readmodel.settings import ProjectorSettings
 from payments.schemas.ledger import LedgerTransaction
 from payments.schemas.state import ResultEvent
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from confluent_kafka import OFFSET_BEGINNING
 
-from payments.gateway.progress import (
+from payments.readmodel.progress import (
     Progress,
     Verdict,
     VerdictKind,

@@ -17,7 +17,7 @@ import pytest
 from payments.schemas.commands import RecordPspOutcome
 from payments.schemas.psp import PspOutcomeStatus, PspRequest
 from payments.settings import KafkaSettings
-from tests.processor.psp_caller.support import (
+from tests.psp_caller.support import (
     TERMINAL,
     OutcomeReader,
     Sim,

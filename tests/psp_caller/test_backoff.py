@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from payments.processor.psp_caller.backoff import Backoff
+from payments.psp_caller.backoff import Backoff
 
 
 def test_ceiling_doubles_then_caps() -> None:

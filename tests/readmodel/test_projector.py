@@ -15,9 +15,9 @@ import redis
 from confluent_kafka import Producer
 from prometheus_client import CollectorRegistry
 
-from payments.gateway.metrics import ProjectorMetrics
-from payments.gateway.projector import Projector
-from payments.gateway.settings import ProjectorSettings
+from payments.readmodel.metrics import ProjectorMetrics
+from payments.readmodel.projector import Projector
+from payments.readmodel.settings import ProjectorSettings
 from payments.schemas.ledger import LedgerTransaction, Posting
 from payments.schemas.state import (
     AccountSnapshot,

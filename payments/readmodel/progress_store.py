@@ -16,8 +16,8 @@ from typing import Any, cast
 from redis import Redis
 from redis.client import Pipeline
 
-from payments.gateway.progress import Verdict, parse_verdict
-from payments.gateway.readmodel import COMPLETE_KEY, EPOCH_KEY, OFFSETS_KEY, READY_KEY
+from payments.readmodel.layout import COMPLETE_KEY, EPOCH_KEY, OFFSETS_KEY, READY_KEY
+from payments.readmodel.progress import Verdict, parse_verdict
 
 _KEYS = [EPOCH_KEY, OFFSETS_KEY, COMPLETE_KEY, READY_KEY]
 

@@ -7,9 +7,9 @@ from typing import cast
 import pytest
 import redis
 
-from payments.gateway.progress import Verdict, VerdictKind
-from payments.gateway.progress_store import ProgressStore
-from payments.gateway.readmodel import COMPLETE_KEY, READY_KEY
+from payments.readmodel.layout import COMPLETE_KEY, READY_KEY
+from payments.readmodel.progress import Verdict, VerdictKind
+from payments.readmodel.progress_store import ProgressStore
 
 pytestmark = pytest.mark.integration
 
