@@ -59,6 +59,7 @@ class OurStack:
         self.env = {
             **os.environ,
             "PYTHONUNBUFFERED": "1",
+            "PAYMENTS_ENV": "development",  # no production rate limit on the load generator
             "PAYMENTS_KAFKA__BOOTSTRAP": self.kafka.bootstrap,
             "PAYMENTS_KAFKA__PARTITIONS": str(self._partitions),
             "PAYMENTS_REDIS__URL": self.redis.url,

@@ -28,6 +28,10 @@ from payments.devstack.topics import create_topics
 from payments.settings import KafkaSettings, TopicNames
 
 TEST_PARTITIONS = 8
+
+# Gateways built or started by tests use the development profile (no production rate limit) unless a test
+# says otherwise; subprocesses inherit it.
+os.environ.setdefault("PAYMENTS_ENV", "development")
 _LOG = logging.getLogger(__name__)
 
 

@@ -113,6 +113,7 @@ class RunStack:
             **os.environ,
             **kafka_env(kafka),
             "PYTHONUNBUFFERED": "1",
+            "PAYMENTS_ENV": "development",  # the campaign's load must not be rate limited
             "PAYMENTS_REDIS__URL": self.infra.redis.url,
         }
         self._add(

@@ -166,6 +166,7 @@ def start(args: argparse.Namespace, stack: Stack) -> None:
     env = {
         **os.environ,
         "PYTHONUNBUFFERED": "1",
+        "PAYMENTS_ENV": "development",  # a local stack: no production rate limit
         "PAYMENTS_KAFKA__BOOTSTRAP": kafka.bootstrap,
         "PAYMENTS_KAFKA__PARTITIONS": str(kafka.partitions),
         "PAYMENTS_REDIS__URL": stack.redis.url,

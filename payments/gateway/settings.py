@@ -7,11 +7,21 @@ JSON: ``PAYMENTS_WEBHOOK_SECRETS='["whsec_new...", "whsec_old..."]'``.
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from payments.settings import KafkaSettings, RedisSettings
 from payments.standard_webhooks import DEFAULT_TOLERANCE_S, InvalidSecret, decode_secret
+
+Environment = Literal["production", "development"]
+
+# The production profile's per-principal POST limit: far above a person's checkout clicks or a merchant
+# backend's steady rate per API key, low enough that one runaway client cannot take a gateway's capacity.
+PRODUCTION_RATE_LIMIT_PER_S = 100.0
+PRODUCTION_RATE_LIMIT_BURST = 200
+DEV_RATE_LIMIT_BURST = 50
 
 # hide_input_in_errors: a malformed setting must not print secrets (webhook secrets) into logs.
 _ENV = SettingsConfigDict(
@@ -62,9 +72,31 @@ class GatewaySettings(BaseSettings):
     # publish. It only saves work: outcomes are applied monotonically, so a duplicate is harmless anyway.
     webhook_dedupe_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
 
-    # Per-principal token bucket for POSTs (429 with Retry-After past it). None = off (the default).
-    rate_limit_per_s: float | None = Field(default=None, gt=0)
-    rate_limit_burst: int = Field(default=50, ge=1)
+    # The deployment profile (``PAYMENTS_ENV``). Unset means production, so a forgotten variable errs on the
+    # safe side; ``payments up``, the tests and the benchmarks say ``development`` explicitly.
+    env: Environment = "production"
+    # Per-principal token bucket for POSTs (429 with Retry-After past it), in requests/s and tokens. Unset,
+    # they follow the profile: production 100/s with a burst of 200, development off. 0 turns the limiter
+    # off explicitly (stored as None = off).
+    rate_limit_per_s: float | None = Field(default=None, ge=0)
+    rate_limit_burst: int = Field(default=DEV_RATE_LIMIT_BURST, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_defaults(cls, data: Any) -> Any:
+        # Before validation, on the merged input (arguments and environment), so "not given" can be told
+        # apart from "given": only values nobody set follow the profile.
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        production = out.get("env", "production") == "production"
+        if out.get("rate_limit_per_s") is None:
+            out["rate_limit_per_s"] = PRODUCTION_RATE_LIMIT_PER_S if production else None
+        elif float(out["rate_limit_per_s"]) == 0:
+            out["rate_limit_per_s"] = None
+        if production and "rate_limit_burst" not in out:
+            out["rate_limit_burst"] = PRODUCTION_RATE_LIMIT_BURST
+        return out
 
     @field_validator("webhook_secrets")
     @classmethod

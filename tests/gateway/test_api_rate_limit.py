@@ -1,4 +1,5 @@
-"""Optional per-principal token bucket on POSTs: 429 ``rate_limited`` with ``Retry-After``; off by default."""
+"""Per-principal token bucket on POSTs: 429 ``rate_limited`` with ``Retry-After``; on by default in the
+production profile, off in development (the test session's profile, see tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -41,10 +42,18 @@ async def test_bucket_per_principal(kafka_settings: KafkaSettings, redis_db: str
         assert top_up.status_code == 429
 
 
-async def test_off_by_default(kafka_settings: KafkaSettings, redis_db: str) -> None:
+async def test_on_by_default_in_production(kafka_settings: KafkaSettings, redis_db: str) -> None:
+    async with running_gateway(kafka_settings, redis_db, env="production") as gw:
+        limiter = gw.app.state.services.rate_limiter
+        assert limiter.enabled
+        assert gw.settings.rate_limit_per_s == 100.0
+        assert gw.settings.rate_limit_burst == 200
+
+
+async def test_off_in_the_development_profile(kafka_settings: KafkaSettings, redis_db: str) -> None:
     acct = new_account_id()
     put_account(redis_db, acct)
-    async with running_gateway(kafka_settings, redis_db) as gw:
+    async with running_gateway(kafka_settings, redis_db, env="development") as gw:
         for i in range(60):
             resp = await gw.client.post(
                 f"/v1/accounts/{acct}/payments",
