@@ -12,16 +12,21 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from payments.audit.checks import AuditReport, PspMovement, audit
 from payments.audit.reader import read_topic
+from payments.devstack.discovery import discover_settings
 from payments.processor.transformer import StateCodec
 from payments.schemas.ledger import LedgerTransaction
 from payments.schemas.state import AccountSnapshot, Operation, ResultEvent
-from payments.settings import KafkaSettings, with_bootstrap
+from payments.settings import KafkaSettings
 
 
 class AuditSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PAYMENTS_", env_nested_delimiter="__", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="PAYMENTS_", env_nested_delimiter="__", frozen=True, extra="ignore"
+    )
 
     kafka: KafkaSettings = KafkaSettings()
+    # Only used with --with-psp: a live stack's PSP may be ahead of our ledger by an in-flight operation.
+    psp_url: str = "http://127.0.0.1:8090"
 
 
 def fetch_psp_movements(psp_url: str, timeout_s: float = 30.0) -> list[PspMovement]:
@@ -81,10 +86,16 @@ def run_audit(
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="payments audit", description=__doc__)
     parser.add_argument(
-        "--bootstrap", help="Kafka bootstrap servers (default from PAYMENTS_KAFKA__BOOTSTRAP)"
+        "--bootstrap",
+        help="Kafka bootstrap servers (default: $PAYMENTS_KAFKA__BOOTSTRAP, else the running dev stack's)",
     )
     parser.add_argument(
         "--psp-url", help="PSP simulator base URL: adds the three-way match against its own log"
+    )
+    parser.add_argument(
+        "--with-psp",
+        action="store_true",
+        help="the three-way match against the PSP of $PAYMENTS_PSP_URL or the running dev stack",
     )
     parser.add_argument(
         "--require-terminal",
@@ -92,8 +103,12 @@ def main(argv: list[str]) -> int:
         help="invariant 9: every payment and top-up must be terminal (use after faults healed)",
     )
     args = parser.parse_args(argv)
-    kafka = with_bootstrap(AuditSettings(), args.bootstrap).kafka
-    report = run_audit(kafka, psp_url=args.psp_url, require_terminal=args.require_terminal)
+    settings, resolution = discover_settings(
+        AuditSettings, {"kafka.bootstrap": args.bootstrap, "psp_url": args.psp_url}
+    )
+    print(f"payments audit: {resolution.describe()}", file=sys.stderr)
+    psp_url = settings.psp_url if args.psp_url or args.with_psp else None
+    report = run_audit(settings.kafka, psp_url=psp_url, require_terminal=args.require_terminal)
     print(report.render())
     sys.stdout.flush()
     return 0 if report.clean else 1

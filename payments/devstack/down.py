@@ -9,6 +9,8 @@ import signal
 import time
 from pathlib import Path
 
+from payments.devstack.discovery import remove_stack
+
 
 def _alive(pid: int) -> bool:
     try:
@@ -24,6 +26,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     pid_file = Path(args.state_dir) / "pids.json"
     if not pid_file.exists():
+        remove_stack(Path(args.state_dir))  # a stale one, if the supervisor was killed outright
         print("no running stack (no pids.json)")
         return 0
     recorded = json.loads(pid_file.read_text())
@@ -47,5 +50,6 @@ def main(argv: list[str]) -> int:
             print(f"{name} (pid {pid}) did not stop in time; killing it")
             os.killpg(pid, signal.SIGKILL)
     pid_file.unlink(missing_ok=True)
+    remove_stack(Path(args.state_dir))
     print(f"stopped {len(pids)} processes")
     return 0

@@ -11,6 +11,7 @@ import sys
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from payments.devstack.discovery import discover_settings
 from payments.devstack.errors import DevstackError
 from payments.devstack.topics import create_topics, topic_config
 from payments.settings import KafkaSettings
@@ -26,15 +27,19 @@ class TopicsSettings(BaseSettings):
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="payments topics", description=__doc__)
-    parser.add_argument("--bootstrap", help="broker address (default: $PAYMENTS_KAFKA__BOOTSTRAP)")
-    parser.add_argument("--partitions", type=int, help="partitions per topic (default: settings, 64)")
-    args = parser.parse_args(argv)
-    kafka = TopicsSettings().kafka
-    kafka = KafkaSettings(
-        bootstrap=args.bootstrap or kafka.bootstrap,
-        partitions=args.partitions or kafka.partitions,
-        topics=kafka.topics,
+    parser.add_argument(
+        "--bootstrap",
+        help="broker address (default: $PAYMENTS_KAFKA__BOOTSTRAP, else the running dev stack's)",
     )
+    parser.add_argument(
+        "--partitions", type=int, help="partitions per topic (default: env, dev stack, settings: 64)"
+    )
+    args = parser.parse_args(argv)
+    settings, resolution = discover_settings(
+        TopicsSettings, {"kafka.bootstrap": args.bootstrap, "kafka.partitions": args.partitions}
+    )
+    print(f"payments topics: {resolution.describe()}", file=sys.stderr)
+    kafka = settings.kafka
     try:
         create_topics(kafka.bootstrap, kafka)
     except DevstackError as exc:

@@ -3,8 +3,9 @@
 Starts redis-server and a Kafka broker (data under ``.devstack/``), creates the topics, then the PSP
 simulator (sending signed webhooks to the gateway), N processors, the psp-caller, the reconciler, the
 projector and the gateway; seeds an admin key and the demo users ``alice`` and ``bob`` sharing one funded
-demo account; writes ``.devstack/credentials.json`` and ``.devstack/pids.json``
-(for ``payments down``) and prints where the API and its docs are. Ctrl-C or SIGTERM stops everything in
+demo account; writes ``.devstack/credentials.json``, ``.devstack/pids.json``
+(for ``payments down``) and ``.devstack/stack.json`` (where the broker, Redis and PSP are, for the other
+tools: payments/devstack/discovery.py) and prints where the API and its docs are. Ctrl-C or SIGTERM stops everything in
 reverse order.
 """
 
@@ -26,6 +27,7 @@ from pathlib import Path
 import httpx
 import redis.asyncio as aioredis
 
+from payments.devstack.discovery import StackInfo, remove_stack, write_stack
 from payments.devstack.errors import DevstackError
 from payments.devstack.kafka import KafkaBroker
 from payments.devstack.ports import free_port
@@ -66,6 +68,7 @@ class Stack:
         if self.redis is not None:
             self.redis.stop()
         (self.state_dir / "pids.json").unlink(missing_ok=True)
+        remove_stack(self.state_dir)
 
 
 def _service(stack: Stack, name: str, args: list[str], env: dict[str, str]) -> None:
@@ -212,11 +215,25 @@ def start(args: argparse.Namespace, stack: Stack) -> None:
     cred_path = state_dir / "credentials.json"
     cred_path.write_text(json.dumps(creds, indent=2))
     cred_path.chmod(0o600)  # API keys: readable by this user only
+    # Last: a tool that finds the stack file (payments/devstack/discovery.py) finds a stack that is ready.
+    stack_path = write_stack(
+        state_dir,
+        StackInfo(
+            bootstrap=kafka.bootstrap,
+            partitions=kafka.partitions,
+            topics=kafka.topics,
+            redis_url=stack.redis.url,
+            psp_url=psp,
+            gateway_url=gateway,
+            supervisor_pid=os.getpid(),
+        ),
+    )
     print(
         f"\nstack up in {time.monotonic() - t0:.1f}s\n"
         f"  API      {gateway}\n  docs     {gateway}/docs\n  PSP sim  {psp}\n"
         f"  demo account {creds['demo_account']} shared by alice and bob\n"
         f"  credentials  {cred_path}\n  logs         {state_dir / 'logs'}\n"
+        f"  stack file   {stack_path} (payments audit, topics, ... find the stack by it)\n"
         "Ctrl-C or `payments down` stops everything.\n",
         flush=True,
     )

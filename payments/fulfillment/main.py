@@ -6,7 +6,8 @@ effects) until SIGTERM/SIGINT. The pattern is described in docs/downstream.md.
 
 Flags override ``PAYMENTS_*`` environment variables (``PAYMENTS_DB_PATH``, ``PAYMENTS_GROUP_ID``,
 ``PAYMENTS_GAP_POLICY``, ``PAYMENTS_KAFKA__BOOTSTRAP``, ``PAYMENTS_KAFKA__TOPICS__RESULTS``...), which
-override the defaults in ``payments.fulfillment.settings``.
+override the running dev stack's broker and topics (``.devstack/stack.json``), which override the defaults
+in ``payments.fulfillment.settings``.
 
 Exit codes: 0 after a clean stop; 1 when a result needs a human (a sequence gap or an undecodable record:
 everything before it is applied and the stored offset points at it) or on a fatal Kafka error; restarting
@@ -20,18 +21,18 @@ import logging
 import signal
 import threading
 
+from payments.devstack.discovery import Resolution, discover_settings
 from payments.fulfillment.apply import GapPolicy
 from payments.fulfillment.consumer import ResultsConsumer
 from payments.fulfillment.errors import FulfillmentError
 from payments.fulfillment.settings import FulfillmentSettings
 from payments.fulfillment.store import FulfillmentStore
 from payments.observability import OpsServer, configure_logging
-from payments.settings import with_bootstrap
 
 log = logging.getLogger(__name__)
 
 
-def _settings(argv: list[str]) -> FulfillmentSettings:
+def _settings(argv: list[str]) -> tuple[FulfillmentSettings, Resolution]:
     parser = argparse.ArgumentParser(
         prog="payments fulfillment-example",
         description="reference downstream consumer: results -> SQLite, exactly once by seq",
@@ -47,25 +48,24 @@ def _settings(argv: list[str]) -> FulfillmentSettings:
     parser.add_argument("--ops-port", type=int, help="port for /healthz /readyz /metrics (0 = any)")
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING...")
     args = parser.parse_args(argv)
-    overrides: dict[str, object] = {
-        field: value
-        for field, value in (
-            ("db_path", args.db),
-            ("group_id", args.group_id),
-            ("gap_policy", args.gap_policy),
-            ("ops_port", args.ops_port),
-            ("log_level", args.log_level),
-        )
-        if value is not None
-    }
-    settings = FulfillmentSettings(**overrides)  # type: ignore[arg-type]
-    settings = with_bootstrap(settings, args.bootstrap)
-    return settings
+    settings, resolution = discover_settings(
+        FulfillmentSettings,
+        {
+            "db_path": args.db,
+            "group_id": args.group_id,
+            "gap_policy": args.gap_policy,
+            "ops_port": args.ops_port,
+            "log_level": args.log_level,
+            "kafka.bootstrap": args.bootstrap,
+        },
+    )
+    return settings, resolution
 
 
 def main(argv: list[str]) -> int:
-    settings = _settings(argv)
+    settings, resolution = _settings(argv)
     configure_logging("fulfillment", settings.log_level)
+    log.info("settings: %s", resolution.describe())
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

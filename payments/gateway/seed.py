@@ -3,6 +3,8 @@
     payments seed --redis-url redis://127.0.0.1:6379/0 --credentials-out .devstack/credentials.json \
         [--gateway http://127.0.0.1:8080] [--psp http://127.0.0.1:8090] [--users alice,bob]
 
+Without ``--redis-url``: ``$PAYMENTS_REDIS__URL``, else the running dev stack's (``.devstack/stack.json``).
+
 Keys are printed once and written to the credentials file (mode 0600); Redis only keeps their hashes.
 With ``--gateway`` the demo account shared by the users is opened and funded through the HTTP API.
 """
@@ -18,11 +20,22 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from redis.asyncio import Redis
 
+from payments.devstack.discovery import discover_settings
 from payments.gateway.auth import KEY_PREFIX, Principal, Role, apikey_redis_key
+from payments.settings import RedisSettings
 
 DEMO_FUNDING = 100_000  # minor units: EUR 1,000.00
+
+
+class _SeedSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PAYMENTS_", env_nested_delimiter="__", frozen=True, extra="ignore"
+    )
+
+    redis: RedisSettings = RedisSettings()
 
 
 async def create_api_key(redis: Redis, user_id: str, role: str) -> str:
@@ -80,7 +93,7 @@ async def seed(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="payments seed", description=__doc__)
-    parser.add_argument("--redis-url", required=True)
+    parser.add_argument("--redis-url", help="default: $PAYMENTS_REDIS__URL, else the running dev stack's")
     parser.add_argument("--credentials-out", required=True, type=Path)
     parser.add_argument("--gateway", default=None, help="open and fund the demo account through this gateway")
     parser.add_argument("--psp", default=None, help="PSP simulator URL to record in the credentials file")
@@ -88,6 +101,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--admin-user", default="admin")
     parser.add_argument("--currency", default="EUR")
     args = parser.parse_args(argv)
+    settings, resolution = discover_settings(_SeedSettings, {"redis.url": args.redis_url})
+    print(f"payments seed: {resolution.describe()}", file=sys.stderr)
+    args.redis_url = settings.redis.url
     try:
         creds = asyncio.run(seed(args))
     except (httpx.HTTPError, OSError, RuntimeError, ValueError) as exc:
