@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import importlib
 import sys
+from importlib import metadata
+
+DISTRIBUTION = "shared-payments"
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "up": ("payments.devstack.up", "start broker, Redis, PSP simulator and every service"),
@@ -41,14 +44,25 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def version() -> str:
+    """The installed distribution's version (pyproject.toml's, via the package metadata)."""
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def usage() -> str:
-    lines = ["usage: payments <command> [options]", "", "commands:"]
+    lines = ["usage: payments [-V | --version] <command> [options]", "", "commands:"]
     lines += [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in {"-V", "--version"}:
+        print(f"payments {version()}")
+        return 0
     if not args or args[0] in {"-h", "--help"} or args[0] not in COMMANDS:
         print(usage(), file=sys.stderr if args and args[0] not in {"-h", "--help"} else sys.stdout)
         return 0 if not args or args[0] in {"-h", "--help"} else 2

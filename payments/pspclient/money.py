@@ -10,13 +10,13 @@ and the breaker act on the class, never on raw status codes.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-import httpx
+import orjson
 
+from payments.pspclient.http import MaybeSent, NotSent, PspHttp
 from payments.schemas.money import MAX_AMOUNT
 from payments.schemas.psp import PspRequest, PspRequestKind
 
@@ -85,28 +85,10 @@ def build_call(req: PspRequest) -> PspCall:
 
 
 class PspClient:
-    """A pooled async HTTP client for the PSP. One per process; ``aclose()`` it on the way out."""
+    """The money calls (transfers, charges) over the shared :class:`PspHttp`. One per process."""
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        timeout_s: float,
-        max_connections: int,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self._http = httpx.AsyncClient(
-            base_url=base_url,
-            # Connect, write and read each bounded by timeout_s. No pool time-out: the pool is sized to the
-            # worker's in-flight cap, so waiting for a connection is brief and must not look like a PSP fault.
-            timeout=httpx.Timeout(timeout_s, pool=None),
-            limits=httpx.Limits(
-                max_connections=max_connections,
-                max_keepalive_connections=max_connections,
-                keepalive_expiry=30.0,
-            ),
-            transport=transport,
-        )
+    def __init__(self, http: PspHttp) -> None:
+        self._http = http
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -114,14 +96,14 @@ class PspClient:
     async def attempt(self, call: PspCall) -> Answer:
         """Make one attempt and classify it. Never raises for transport or HTTP errors."""
         try:
-            resp = await self._http.post(call.path, json=call.body, headers=call.headers)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            # The request never reached the PSP: nothing can have been committed.
-            return Answer(AnswerKind.UNAVAILABLE, detail=type(exc).__name__)
-        except httpx.TransportError as exc:
-            # Sent (or partly sent) and no answer: read/write time-outs, dropped connections.
-            return Answer(AnswerKind.AMBIGUOUS, detail=type(exc).__name__)
-        return classify(resp.status_code, resp.content, resp.headers.get("retry-after"))
+            reply = await self._http.request("POST", call.path, body=call.body, headers=call.headers)
+        except NotSent as exc:
+            # The connection was never made: nothing can have been committed.
+            return Answer(AnswerKind.UNAVAILABLE, detail=exc.detail)
+        except MaybeSent as exc:
+            # Sent (or partly sent) and no answer: time-outs, dropped or reset connections.
+            return Answer(AnswerKind.AMBIGUOUS, detail=exc.detail)
+        return classify(reply.status, reply.content, reply.retry_after)
 
 
 def classify(status: int, content: bytes, retry_after: str | None = None) -> Answer:
@@ -159,7 +141,7 @@ def classify(status: int, content: bytes, retry_after: str | None = None) -> Ans
 
 def _json(content: bytes) -> dict[str, Any] | None:
     try:
-        value = json.loads(content)
+        value = orjson.loads(content)
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
