@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from payments.psp_caller import metrics
-from payments.psp_caller.client import Answer, InvalidPspRequest, PspClient, build_call
 from payments.psp_caller.retry import RetryDeps, call_until_final
+from payments.pspclient.money import Answer, InvalidPspRequest, PspClient, build_call
 from payments.schemas.commands import RecordPspOutcome, encode_command
 from payments.schemas.psp import PspOutcomeSource, PspOutcomeStatus, PspRequest
 from payments.streaming.at_least_once import Record

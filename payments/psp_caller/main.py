@@ -18,6 +18,7 @@ import signal
 import threading
 import time
 
+import uvloop
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -26,8 +27,9 @@ from payments.psp_caller import metrics
 from payments.psp_caller.backoff import Backoff
 from payments.psp_caller.breaker import BreakerState, CircuitBreaker
 from payments.psp_caller.caller import CallerDeps, PspCaller
-from payments.psp_caller.client import PspClient
 from payments.psp_caller.retry import RetryDeps, RetryPolicy
+from payments.pspclient.http import PspHttp
+from payments.pspclient.money import PspClient
 from payments.settings import KafkaSettings, with_bootstrap
 from payments.streaming.at_least_once import AtLeastOnceSettings, AtLeastOnceWorker
 from payments.streaming.errors import StreamingError
@@ -88,7 +90,7 @@ async def serve(settings: PspCallerSettings, stop: asyncio.Event, ready: threadi
     """Run until ``stop`` is set. Raises HandlerFailed / FatalStreamingError / DeliveryFailed on failure."""
     producer = AsyncProducer(settings.kafka.client_config())
     client = PspClient(
-        settings.psp_url, timeout_s=settings.call_timeout_s, max_connections=settings.max_in_flight
+        PspHttp(settings.psp_url, timeout_s=settings.call_timeout_s, max_connections=settings.max_in_flight)
     )
     breaker = CircuitBreaker(
         failure_threshold=settings.breaker_threshold,
@@ -160,7 +162,10 @@ def main(argv: list[str]) -> int:
     ops = OpsServer(settings.ops_host, settings.ops_port, ready.is_set).start()
     log.info("ops endpoints on http://%s:%d; PSP at %s", settings.ops_host, ops.port, settings.psp_url)
     try:
-        asyncio.run(_main(settings, ready))
+        # uvloop: the loop's own overhead per callback and per socket event is a fraction of asyncio's,
+        # which matters with a thousand HTTP calls and Kafka hand-offs in flight.
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(_main(settings, ready))
     except StreamingError as exc:
         log.error("psp-caller stopped: %s", exc)
         return 1

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from payments.psp_caller.backoff import Backoff
 from payments.psp_caller.breaker import CircuitBreaker, Permit
-from payments.psp_caller.client import RETRY_KINDS, Answer, AnswerKind
+from payments.pspclient.money import RETRY_KINDS, Answer, AnswerKind
 from payments.schemas.psp import PspOutcomeStatus
 
 log = logging.getLogger(__name__)

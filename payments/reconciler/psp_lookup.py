@@ -6,49 +6,41 @@ because acting on a guess (expiring a payment the PSP did execute) would be wors
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-import httpx
+import orjson
 
+from payments.pspclient.http import PspHttp, PspTransportError
 from payments.reconciler.policy import Lookup, LookupKind
 from payments.schemas.money import MAX_AMOUNT
 
 
 class PspReadClient:
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        timeout_s: float,
-        max_connections: int = 32,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self._http = httpx.AsyncClient(
-            base_url=base_url,
-            timeout=httpx.Timeout(timeout_s),
-            limits=httpx.Limits(max_connections=max_connections),
-            transport=transport,
-        )
+    """The reconciler's read calls over the shared PSP adapter. Create it inside the event loop."""
+
+    def __init__(self, base_url: str, *, timeout_s: float, max_connections: int = 32) -> None:
+        self._http = PspHttp(base_url, timeout_s=timeout_s, max_connections=max_connections)
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
     async def lookup(self, key: str) -> Lookup:
         try:
-            resp = await self._http.get(f"/v1/movements/by-key/{quote(key, safe='')}")
-        except httpx.TransportError as exc:
-            return Lookup(LookupKind.UNAVAILABLE, detail=type(exc).__name__)
-        return classify_lookup(resp.status_code, resp.content)
+            reply = await self._http.request("GET", f"/v1/movements/by-key/{quote(key, safe='')}")
+        except PspTransportError as exc:
+            # Sent or not, a read proves nothing without its answer: ask again later.
+            return Lookup(LookupKind.UNAVAILABLE, detail=exc.detail)
+        return classify_lookup(reply.status, reply.content)
 
     async def settlement_report(self, since: datetime | None = None) -> dict[str, Any]:
-        """The PSP's report (raises httpx errors; the caller skips the run and tries again later)."""
+        """The PSP's report. Raises PspTransportError, PspStatusError (not a 200) or ValueError (not a JSON
+        object); the caller skips the run and tries again later."""
         params = {"since": since.isoformat()} if since is not None else None
-        resp = await self._http.get("/v1/settlement-report", params=params)
-        resp.raise_for_status()
-        body: dict[str, Any] = resp.json()
+        body = await self._http.get_json("/v1/settlement-report", params=params)
+        if not isinstance(body, dict):
+            raise ValueError("the settlement report is not a JSON object")
         return body
 
 
@@ -85,7 +77,7 @@ def classify_lookup(status: int, content: bytes) -> Lookup:
 
 def _json(content: bytes) -> dict[str, Any] | None:
     try:
-        value = json.loads(content)
+        value = orjson.loads(content)
     except ValueError:
         return None
     return value if isinstance(value, dict) else None

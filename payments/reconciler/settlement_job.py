@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import httpx
 from confluent_kafka import Producer
 
 from payments.audit.reader import read_topic
+from payments.pspclient.http import PspStatusError, PspTransportError
 from payments.reconciler import metrics
 from payments.reconciler.books import Books
 from payments.reconciler.psp_lookup import PspReadClient
@@ -160,7 +160,7 @@ class SettlementJob:
         try:
             # First the PSP, then our topics: every movement's intent is then on results already.
             rows, generated_at = parse_report(await self._client.settlement_report())
-        except (httpx.HTTPError, ValueError) as exc:
+        except (PspTransportError, PspStatusError, ValueError) as exc:
             metrics.SETTLEMENT_RUNS.labels(result="skipped").inc()
             log.warning("settlement skipped: no PSP report (%s)", type(exc).__name__)
             return None

@@ -7,8 +7,11 @@ that record: it is delivered again after the restart. Handlers must therefore de
 (bad input, retries) themselves and raise only for what a restart may fix.
 
 Threading: everything, including librdkafka's rebalance callbacks, runs on the event loop's thread.
-``consume(timeout=0)`` never blocks, so the loop alternates between polling and the handlers; commits are
-synchronous with explicit offsets (a local broker round trip every ``commit_interval_s``).
+``consume(timeout=0)`` never blocks, so the loop alternates between polling and the handlers. Periodic
+commits of explicit offsets are asynchronous (the loop does not wait a broker round trip every
+``commit_interval_s``): librdkafka reports each result through ``on_commit`` inside a later ``consume``,
+and a position counts as committed only then. The commits that must have landed before we go on — when
+partitions are revoked and at shutdown — are synchronous.
 """
 
 from __future__ import annotations
@@ -106,6 +109,7 @@ class AtLeastOnceWorker:
                 "heartbeat.interval.ms": max(100, settings.session_timeout_ms // 3),
                 "max.poll.interval.ms": settings.max_poll_interval_ms,
                 "fetch.wait.max.ms": settings.fetch_wait_max_ms,
+                "on_commit": self._on_commit,
             }
         )
 
@@ -136,7 +140,7 @@ class AtLeastOnceWorker:
                     break
                 got = self._poll(draining=drain_until is not None)
                 if now >= next_commit:
-                    self._commit()
+                    self._commit(wait=False)
                     next_commit = now + self._s.commit_interval_s
                 # Yield even after a full poll so handlers and the HTTP client get the loop.
                 await asyncio.sleep(0 if got else self._s.idle_sleep_s)
@@ -228,12 +232,25 @@ class AtLeastOnceWorker:
 
     # -- commits ---------------------------------------------------------------------------------------
 
-    def _commit(self, partitions: Sequence[TopicPart] | None = None, why: str = "periodic") -> None:
-        """Commit the completed prefix of ``partitions`` (default: every owned partition) synchronously."""
-        positions = self._book.committable(partitions)
+    def _commit(
+        self, partitions: Sequence[TopicPart] | None = None, why: str = "periodic", *, wait: bool = True
+    ) -> None:
+        """Commit the completed prefix of ``partitions`` (default: every owned partition); with ``wait``
+        synchronously, else in the background (confirmed by ``_on_commit``)."""
+        # A synchronous commit must land before we go on (revocation, shutdown): it also re-sends what an
+        # asynchronous commit still has on its way, which may yet fail.
+        positions = self._book.committable(partitions, resend=wait)
         if not positions:
             return
         offsets = [TopicPartition(t, p, o) for (t, p), o in positions.items()]
+        if not wait:
+            try:
+                self._consumer.commit(offsets=offsets, asynchronous=True)
+            except KafkaException as exc:
+                log.warning("%s offset commit failed: %s", why, exc.args[0])
+                return
+            self._book.sent(positions)
+            return
         try:
             result = self._consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
@@ -248,6 +265,23 @@ class AtLeastOnceWorker:
             elif tp.error is not None:
                 log.warning("%s offset commit failed for %s[%d]: %s", why, tp.topic, tp.partition, tp.error)
         self._book.committed(confirmed)
+
+    def _on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """librdkafka's report of a commit (asynchronous or not), served inside consume() on the loop."""
+        confirmed: dict[TopicPart, int] = {}
+        failed: dict[TopicPart, int] = {}
+        for tp in partitions:
+            key = (tp.topic, tp.partition)
+            if err is None and tp.error is None:
+                confirmed[key] = tp.offset
+            else:
+                failed[key] = tp.offset
+        self._book.committed(confirmed)
+        if failed:
+            # The positions become committable again and go with the next periodic commit.
+            self._book.commit_failed(failed)
+            if err is None or err.code() != KafkaError._NO_OFFSET:
+                log.warning("offset commit failed for %s: %s", _fmt(list(failed)), err)
 
     # -- rebalance callbacks (run inside consume()/close(), on the loop's thread) ----------------------
 

@@ -42,6 +42,7 @@ class PartitionOffsets:
         self._start: int | None = None  # the first offset dispatched in this epoch
         self._next: int | None = None  # 1 + the last dispatched offset
         self._committed: int | None = None  # the last position handed out by committable() and confirmed
+        self._sent: int | None = None  # a position sent in an asynchronous commit, not yet confirmed
 
     @property
     def in_flight(self) -> int:
@@ -87,14 +88,28 @@ class PartitionOffsets:
         # Still at the epoch's first offset: nothing completed, so there is no progress to commit.
         return None if pos == self._start else pos
 
-    def committable(self) -> int | None:
-        """The position if it differs from the last confirmed commit, else None (nothing new to commit)."""
+    def committable(self, *, resend: bool = False) -> int | None:
+        """The position if it differs from the last confirmed commit and (unless ``resend``) from a commit
+        still on its way, else None (nothing new to commit)."""
         pos = self.position()
-        return None if pos is None or pos == self._committed else pos
+        if pos is None or pos == self._committed or (pos == self._sent and not resend):
+            return None
+        return pos
+
+    def sent(self, position: int) -> None:
+        """``position`` went out in an asynchronous commit: do not send it again while it is on its way."""
+        self._sent = position
 
     def committed(self, position: int) -> None:
         """Confirm that ``position`` was committed to the broker."""
         self._committed = position
+        if self._sent == position:
+            self._sent = None
+
+    def commit_failed(self, position: int) -> None:
+        """The commit of ``position`` failed: it is committable again."""
+        if self._sent == position:
+            self._sent = None
 
     def reset(self) -> None:
         """Forget everything in flight: a new epoch starts with the next dispatch."""
@@ -104,6 +119,7 @@ class PartitionOffsets:
         self._start = None
         self._next = None
         self._committed = None
+        self._sent = None
 
 
 class OffsetBook(Generic[P]):
@@ -135,19 +151,32 @@ class OffsetBook(Generic[P]):
     def tracker(self, partition: P) -> PartitionOffsets | None:
         return self._parts.get(partition)
 
-    def committable(self, partitions: Iterable[P] | None = None) -> dict[P, int]:
-        """Positions that moved since their last confirmed commit, for ``partitions`` (default: all)."""
+    def committable(self, partitions: Iterable[P] | None = None, *, resend: bool = False) -> dict[P, int]:
+        """Positions that moved since their last confirmed commit, for ``partitions`` (default: all).
+        Positions of asynchronous commits still on their way are left out unless ``resend``."""
         keys = self._parts.keys() if partitions is None else partitions
         out: dict[P, int] = {}
         for p in keys:
             tracker = self._parts.get(p)
-            pos = None if tracker is None else tracker.committable()
+            pos = None if tracker is None else tracker.committable(resend=resend)
             if pos is not None:
                 out[p] = pos
         return out
+
+    def sent(self, positions: dict[P, int]) -> None:
+        for p, pos in positions.items():
+            tracker = self._parts.get(p)
+            if tracker is not None:
+                tracker.sent(pos)
 
     def committed(self, positions: dict[P, int]) -> None:
         for p, pos in positions.items():
             tracker = self._parts.get(p)
             if tracker is not None:
                 tracker.committed(pos)
+
+    def commit_failed(self, positions: dict[P, int]) -> None:
+        for p, pos in positions.items():
+            tracker = self._parts.get(p)
+            if tracker is not None:
+                tracker.commit_failed(pos)

@@ -10,8 +10,8 @@ import pytest
 
 from payments.psp_caller.backoff import Backoff
 from payments.psp_caller.breaker import BreakerState, CircuitBreaker
-from payments.psp_caller.client import Answer, AnswerKind
 from payments.psp_caller.retry import Final, RetryDeps, RetryPolicy, call_until_final
+from payments.pspclient.money import Answer, AnswerKind
 from payments.schemas.psp import PspOutcomeStatus
 
 OK = Answer(AnswerKind.SUCCEEDED, 201, "tr_1", amount=100)

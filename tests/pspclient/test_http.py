@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import suppress
 
 import pytest
 
@@ -15,29 +14,7 @@ from payments.devstack.ports import free_port
 from payments.pspclient.http import MaybeSent, NotSent, PspHttp, PspStatusError, Reply
 from payments.pspclient.money import AnswerKind, PspClient, build_call
 from payments.schemas.psp import PspRequest, PspRequestKind
-
-Behaviour = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-@asynccontextmanager
-async def raw_server(behaviour: Behaviour) -> AsyncIterator[str]:
-    """A TCP server on 127.0.0.1 that treats every connection with ``behaviour``; yields its base URL."""
-    server = await asyncio.start_server(behaviour, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
-async def read_request(reader: asyncio.StreamReader) -> bytes:
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":", 1)[1])
-    return head + await reader.readexactly(length)
+from tests.pspclient.support import Behaviour, raw_server, read_request
 
 
 async def close_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -109,10 +86,8 @@ async def test_a_connect_time_out_is_not_sent() -> None:
         for _ in range(4):
             s = socket.socket()
             s.setblocking(False)
-            try:
+            with suppress(BlockingIOError):
                 s.connect(("127.0.0.1", port))
-            except BlockingIOError:
-                pass
             fillers.append(s)
         with pytest.raises(NotSent) as caught:
             await post(f"http://127.0.0.1:{port}", timeout_s=0.3)
@@ -126,18 +101,19 @@ async def test_a_connect_time_out_is_not_sent() -> None:
 @pytest.mark.parametrize(
     ("behaviour", "detail"),
     [
-        (close_at_once, "ServerDisconnectedError"),
-        (never_answer, "SocketTimeoutError"),
-        (reset_after_reading, "ClientOSError"),
-        (truncated_answer, "ClientPayloadError"),
-        (garbage_answer, "ClientResponseError"),
+        # Closed before or while the request is written: which error depends on the race.
+        (close_at_once, {"ServerDisconnectedError", "ClientOSError"}),
+        (never_answer, {"SocketTimeoutError"}),
+        (reset_after_reading, {"ClientOSError"}),
+        (truncated_answer, {"ClientPayloadError"}),
+        (garbage_answer, {"ClientResponseError"}),
     ],
 )
-async def test_failures_after_connecting_may_have_been_sent(behaviour: Behaviour, detail: str) -> None:
+async def test_failures_after_connecting_may_have_been_sent(behaviour: Behaviour, detail: set[str]) -> None:
     async with raw_server(behaviour) as url:
         with pytest.raises(MaybeSent) as caught:
             await post(url, timeout_s=0.3)
-    assert caught.value.detail == detail
+    assert caught.value.detail in detail
 
 
 async def test_the_money_client_maps_not_sent_to_unavailable_and_maybe_sent_to_ambiguous() -> None:

@@ -1,25 +1,31 @@
 """PSP read calls: what a by-key lookup answer proves, and the client's transport behaviour.
 
-``classify_lookup`` is pure; the client is exercised with ``httpx.MockTransport`` (and once against the real
-simulator app in-process over ``httpx.ASGITransport``): no network, no broker.
+``classify_lookup`` is pure; the client is exercised against real local servers (raw sockets that answer or
+misbehave on purpose, and the real simulator app under uvicorn): no mocks, no broker.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 import httpx
 import pytest
 
+from payments.devstack.ports import free_port
 from payments.psp_sim.app import create_app
 from payments.psp_sim.models import Movement, Problem
+from payments.pspclient.http import PspStatusError
 from payments.reconciler.policy import Lookup, LookupKind
 from payments.reconciler.psp_lookup import PspReadClient, classify_lookup
 from payments.reconciler.settlement_job import parse_report
 from payments.schemas.money import MAX_AMOUNT
-from tests.psp_sim.support import make_settings
+from tests.psp_sim.support import live_server, make_settings
+from tests.pspclient.support import Answer, Behaviour, answering, raw_server
 
 WHEN = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -136,100 +142,113 @@ def test_a_failure_code_too_long_for_the_outcome_command_is_dropped(code: object
 # ---- PspReadClient ---------------------------------------------------------------------------------------------
 
 
-def client_with(handler: Callable[[httpx.Request], httpx.Response]) -> PspReadClient:
-    return PspReadClient("http://psp.test", timeout_s=2.0, transport=httpx.MockTransport(handler))
+@asynccontextmanager
+async def client_with(answer: Answer) -> AsyncIterator[PspReadClient]:
+    """A client of a real local server answering ``answer(method, raw target)``."""
+    async with raw_server(answering(answer)) as url:
+        client = PspReadClient(url, timeout_s=2.0)
+        try:
+            yield client
+        finally:
+            await client.aclose()
 
 
 async def test_the_client_looks_up_the_key_and_classifies_the_answer() -> None:
-    seen: list[httpx.Request] = []
+    seen: list[tuple[str, str]] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200, content=movement(id="mv_9", amount=77))
+    def answer(method: str, target: str) -> tuple[int, bytes]:
+        seen.append((method, target))
+        return 200, movement(id="mv_9", amount=77)
 
-    client = client_with(handler)
-    try:
+    async with client_with(answer) as client:
         lookup = await client.lookup("pay_1")
-    finally:
-        await client.aclose()
     assert lookup == Lookup(LookupKind.FOUND, succeeded=True, movement_id="mv_9", amount=77)
-    assert [(r.method, r.url.raw_path) for r in seen] == [("GET", b"/v1/movements/by-key/pay_1")]
+    assert seen == [("GET", "/v1/movements/by-key/pay_1")]
 
 
 @pytest.mark.parametrize(
     ("key", "path"),
     [
-        ("acct/1/pay 1", b"/v1/movements/by-key/acct%2F1%2Fpay%201"),
-        ("../admin", b"/v1/movements/by-key/..%2Fadmin"),
-        ("a?b#c", b"/v1/movements/by-key/a%3Fb%23c"),
+        ("acct/1/pay 1", "/v1/movements/by-key/acct%2F1%2Fpay%201"),
+        ("../admin", "/v1/movements/by-key/..%2Fadmin"),
+        ("a?b#c", "/v1/movements/by-key/a%3Fb%23c"),
+        ("100%", "/v1/movements/by-key/100%25"),
     ],
 )
-async def test_keys_are_percent_encoded_into_one_path_segment(key: str, path: bytes) -> None:
-    seen: list[bytes] = []
+async def test_keys_are_percent_encoded_into_one_path_segment(key: str, path: str) -> None:
+    seen: list[str] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request.url.raw_path)
-        return httpx.Response(404, content=problem("not_found"))
+    def answer(method: str, target: str) -> tuple[int, bytes]:
+        seen.append(target)
+        return 404, problem("not_found")
 
-    client = client_with(handler)
-    try:
+    async with client_with(answer) as client:
         assert (await client.lookup(key)).kind is LookupKind.NOT_FOUND
-    finally:
-        await client.aclose()
     assert seen == [path]
 
 
+async def _close_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.close()
+
+
+async def _never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.read()  # until the client gives up
+    writer.close()
+
+
 @pytest.mark.parametrize(
-    "error",
+    ("behaviour", "detail"),
     [
-        httpx.ConnectError("refused"),
-        httpx.ConnectTimeout("slow connect"),
-        httpx.ReadTimeout("slow read"),
-        httpx.RemoteProtocolError("dropped"),
+        (None, {"ClientConnectorError"}),  # refused
+        # Closed before or while the request is written: which one depends on the race.
+        (_close_at_once, {"ServerDisconnectedError", "ClientOSError"}),
+        (_never_answer, {"SocketTimeoutError"}),
     ],
 )
-async def test_transport_errors_are_unavailable(error: httpx.TransportError) -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise error
+async def test_transport_errors_are_unavailable(behaviour: Behaviour | None, detail: set[str]) -> None:
+    async def lookup(url: str) -> Lookup:
+        client = PspReadClient(url, timeout_s=0.3)
+        try:
+            return await client.lookup("pay_1")
+        finally:
+            await client.aclose()
 
-    client = client_with(handler)
-    try:
-        lookup = await client.lookup("pay_1")
-    finally:
-        await client.aclose()
-    assert lookup == Lookup(LookupKind.UNAVAILABLE, detail=type(error).__name__)
+    if behaviour is None:
+        got = await lookup(f"http://127.0.0.1:{free_port()}")
+    else:
+        async with raw_server(behaviour) as url:
+            got = await lookup(url)
+    assert got.kind is LookupKind.UNAVAILABLE
+    assert got.detail in detail
 
 
 async def test_the_settlement_report_is_fetched_and_http_errors_raise() -> None:
-    seen: list[httpx.URL] = []
+    seen: list[str] = []
     answers = [
-        httpx.Response(200, json={"generated_at": WHEN.isoformat(), "movements": []}),
-        httpx.Response(503, content=problem("outage", 503)),
+        (200, json.dumps({"generated_at": WHEN.isoformat(), "movements": []}).encode()),
+        (503, problem("outage", 503)),
+        (200, b"[]"),
     ]
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request.url)
+    def answer(method: str, target: str) -> tuple[int, bytes]:
+        seen.append(target)
         return answers.pop(0)
 
-    client = client_with(handler)
-    try:
+    async with client_with(answer) as client:
         body = await client.settlement_report(since=WHEN)
-        with pytest.raises(httpx.HTTPStatusError):
+        with pytest.raises(PspStatusError):
             await client.settlement_report()
-    finally:
-        await client.aclose()
+        with pytest.raises(ValueError, match="not a JSON object"):
+            await client.settlement_report()
     assert body == {"generated_at": WHEN.isoformat(), "movements": []}
-    assert seen[0].path == "/v1/settlement-report"
-    assert seen[0].params.get("since") == WHEN.isoformat()
-    assert "since" not in seen[1].params
+    assert seen[0] == "/v1/settlement-report?since=" + quote(WHEN.isoformat(), safe=":")
+    assert seen[1] == "/v1/settlement-report"
 
 
 async def test_against_the_real_simulator_in_process() -> None:
     """The simulator's own answers classify as expected, including a key with '/' in it."""
-    app = create_app(make_settings())
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=transport, base_url="http://psp.test") as admin:
+    with live_server(create_app(make_settings())) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as admin:
             resp = await admin.post(
                 "/_sim/inject",
                 json={
@@ -243,7 +262,7 @@ async def test_against_the_real_simulator_in_process() -> None:
             )
             assert resp.status_code == 201, resp.text
             injected = resp.json()
-        client = PspReadClient("http://psp.test", timeout_s=5.0, transport=transport)
+        client = PspReadClient(url, timeout_s=5.0)
         try:
             found = await client.lookup("acct/1:pay 1")
             missing = await client.lookup("acct/1:pay 2")

@@ -13,7 +13,7 @@ from typing import cast
 
 import pytest
 
-from payments.psp_caller.client import build_call
+from payments.pspclient.money import build_call
 from payments.reconciler.policy import Lookup, LookupKind, ReconcilePolicy
 from payments.reconciler.psp_lookup import PspReadClient
 from payments.reconciler.sweeper import Handoff, Sweeper, SweeperDeps, redrive_request

@@ -134,3 +134,41 @@ def test_position_is_always_one_past_the_completed_prefix(n: int, seed: int) -> 
         # Never past an unfinished record.
         if expected is not None:
             assert all(i in done for i, o in enumerate(offsets) if o < expected)
+
+
+def test_a_position_on_its_way_is_not_sent_again_until_it_fails() -> None:
+    t = PartitionOffsets()
+    t.complete(t.dispatch(5))
+    assert t.committable() == 6
+    t.sent(6)  # an asynchronous commit is on its way
+    assert t.committable() is None
+    assert t.committable(resend=True) == 6  # a synchronous commit (revocation) sends it again
+    t.commit_failed(6)
+    assert t.committable() == 6
+    t.sent(6)
+    t.complete(t.dispatch(7))
+    assert t.committable() == 8  # progress since: the newer position goes
+    t.sent(8)
+    t.committed(6)  # the older commit confirmed late
+    assert t.committable() is None
+    t.committed(8)
+    assert t.committable() is None
+    t.commit_failed(8)  # a stale failure report after the confirmation changes nothing
+    assert t.committable() is None
+
+
+def test_book_tracks_asynchronous_commits_per_partition() -> None:
+    book: OffsetBook[str] = OffsetBook()
+    book.assign(["a", "b"])
+    for p in ("a", "b"):
+        tracker = book.tracker(p)
+        assert tracker is not None
+        tracker.complete(tracker.dispatch(0))
+    book.sent({"a": 1, "b": 1})
+    assert book.committable() == {}
+    book.commit_failed({"b": 1})
+    book.committed({"a": 1})
+    assert book.committable() == {"b": 1}
+    book.drop(["b"])
+    book.sent({"b": 1})  # reports for a partition no longer owned are ignored
+    assert book.committable() == {}
