@@ -46,6 +46,14 @@ def _key(given: str | None) -> str:
     return given if given is not None else new_idempotency_key()
 
 
+def _wait(wait_s: int | None) -> int | None:
+    # The server clamps a long wait to its maximum (10 s) and says so in Preference-Applied; a negative
+    # one is a caller bug, refused before anything is sent.
+    if wait_s is not None and wait_s < 0:
+        raise ValueError(f"wait_s must be >= 0, not {wait_s}")
+    return wait_s
+
+
 def _seg(value: str) -> str:
     """One path segment, percent-encoded (an id with a ``/`` must not reach another route)."""
     return quote(value, safe="")
@@ -100,7 +108,14 @@ def open_account(
 ) -> Call[AccountOut | AccountPending]:
     body = OpenAccountRequest(currency=currency, members=list(members), overdraft_limit=overdraft_limit)
     return Call(
-        "POST", "/v1/accounts", _parse_account, _account_final, body, None, _key(idempotency_key), wait_s
+        "POST",
+        "/v1/accounts",
+        _parse_account,
+        _account_final,
+        body,
+        None,
+        _key(idempotency_key),
+        _wait(wait_s),
     )
 
 
@@ -119,7 +134,7 @@ def add_member(
         MemberRequest(user_id=user_id),
         None,
         _key(idempotency_key),
-        wait_s,
+        _wait(wait_s),
     )
 
 
@@ -134,7 +149,7 @@ def remove_member(
         None,
         None,
         _key(idempotency_key),
-        wait_s,
+        _wait(wait_s),
     )
 
 
@@ -155,7 +170,7 @@ def adjust_balance(
         AdjustmentRequest(amount=amount, currency=currency, reason=reason),
         None,
         _key(idempotency_key),
-        wait_s,
+        _wait(wait_s),
     )
 
 
@@ -180,7 +195,7 @@ def create_payment(
         PaymentRequest(amount=amount, currency=currency, payee=payee, description=description),
         None,
         _key(idempotency_key),
-        wait_s,
+        _wait(wait_s),
     )
 
 
@@ -220,7 +235,7 @@ def create_top_up(
         TopUpRequest(amount=amount, currency=currency, payment_method=payment_method),
         None,
         _key(idempotency_key),
-        wait_s,
+        _wait(wait_s),
     )
 
 

@@ -28,9 +28,9 @@ pytestmark = pytest.mark.integration
 FUNDING = 100_000
 
 
-def client(stack: Stack, user: str = "admin", **kw: object) -> Client:
+def client(stack: Stack, user: str = "admin", transport: httpx.BaseTransport | None = None) -> Client:
     key = stack.admin_key if user == "admin" else stack.keys[user]
-    return Client(stack.base_url, key, **kw)  # type: ignore[arg-type]
+    return Client(stack.base_url, key, transport=transport)
 
 
 def funded_account(stack: Stack, members: list[str], funding: int = FUNDING) -> str:

@@ -112,6 +112,8 @@ def test_a_fresh_key_per_logical_call_unless_given() -> None:
 def test_invalid_input_fails_before_anything_is_sent() -> None:
     with pytest.raises(ValueError, match="amount"):
         calls.create_payment("acct_1", amount=0, currency="EUR", payee="p")
+    with pytest.raises(ValueError, match="wait_s"):
+        calls.create_payment("acct_1", amount=1, currency="EUR", payee="p", wait_s=-1)
 
 
 @pytest.mark.parametrize(
