@@ -21,9 +21,11 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from payments.gateway.auth import Authenticator
+from payments.gateway.docs_ui import install_docs
 from payments.gateway.idempotency import IdempotencyStore
 from payments.gateway.metrics import GatewayMetrics
 from payments.gateway.middleware import MetricsMiddleware
+from payments.gateway.openapi import API_DESCRIPTION, API_VERSION, install_openapi
 from payments.gateway.problems import install_problem_handlers
 from payments.gateway.publisher import CommandPublisher
 from payments.gateway.ratelimit import RateLimiter
@@ -110,11 +112,17 @@ def create_app(
 
     app = FastAPI(
         title="Shared payment accounts",
-        version="1",
+        version=API_VERSION,
         summary="Shared balances paid from concurrently, every PSP money movement exactly once.",
+        description=API_DESCRIPTION,
+        servers=[{"url": "/", "description": "this gateway"}],
         lifespan=lifespan,
+        docs_url=None,  # install_docs: the same pages with their assets served from here, not a CDN
+        redoc_url=None,
     )
     install_problem_handlers(app, retry_after_s=settings.retry_after_s)
+    install_openapi(app)
+    install_docs(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     for module in (accounts, members, payments, top_ups, ledger, webhooks, ops):
         app.include_router(module.router)

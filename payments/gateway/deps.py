@@ -61,7 +61,12 @@ _KEY_DOC = (
 
 
 async def get_idempotency_key(
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", description=_KEY_DOC)] = None,
+    # Optional to FastAPI so that a missing key is our 400 problem, not a 422; the OpenAPI document marks
+    # it required (``payments.gateway.openapi`` reads ``x-required``).
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", description=_KEY_DOC, json_schema_extra={"x-required": True}),
+    ] = None,
 ) -> str:
     return parse_idempotency_key(idempotency_key)
 

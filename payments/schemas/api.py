@@ -7,6 +7,7 @@ orjson so that a stored idempotent response can be replayed byte for byte.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -29,6 +30,11 @@ def _member_set(members: list[str]) -> list[str]:
     return sorted(set(members))
 
 
+_ACCOUNT_ID = "acct_4f1c2a9e0b7d3c5a81e6f2d4b9"
+_PAYMENT_ID = "pay_0d6f3b8a1c2e4f5a6b7c8d9e0f"
+_TOP_UP_ID = "top_7c1d2e3f4a5b6c7d8e9f0a1b2c"
+
+
 class _Request(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -40,9 +46,15 @@ class OpenAccountRequest(_Request):
         }
     )
 
-    currency: Currency
-    members: Annotated[list[Identifier], Field(min_length=1, max_length=1000), AfterValidator(_member_set)]
-    overdraft_limit: NonNegativeAmount = 0
+    currency: Currency = Field(description="ISO 4217 code of the account's balance", examples=["EUR"])
+    members: Annotated[
+        list[Identifier], Field(min_length=1, max_length=1000), AfterValidator(_member_set)
+    ] = Field(
+        description="user ids that may pay from and read the account (a set)", examples=[["alice", "bob"]]
+    )
+    overdraft_limit: NonNegativeAmount = Field(
+        default=0, description="how far below zero `available` may go, integer minor units", examples=[0]
+    )
 
 
 class AdjustmentRequest(_Request):
@@ -51,10 +63,13 @@ class AdjustmentRequest(_Request):
     )
 
     amount: Annotated[SignedAmount, AfterValidator(_non_zero)] = Field(
-        description="signed integer minor units: positive credits the account, negative debits it"
+        description="signed integer minor units: positive credits the account, negative debits it",
+        examples=[100_000],
     )
-    currency: Currency
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    currency: Currency = Field(description="must be the account's currency", examples=["EUR"])
+    reason: Annotated[str, Field(min_length=1, max_length=500)] = Field(
+        description="why, for the ledger and the audit trail", examples=["initial funding"]
+    )
 
 
 class PaymentRequest(_Request):
@@ -66,10 +81,12 @@ class PaymentRequest(_Request):
         }
     )
 
-    amount: PositiveAmount = Field(description="integer minor units, > 0")
-    currency: Currency
-    payee: Identifier
-    description: Annotated[str, Field(max_length=500)] | None = None
+    amount: PositiveAmount = Field(description="integer minor units, > 0", examples=[1250])
+    currency: Currency = Field(description="must be the account's currency", examples=["EUR"])
+    payee: Identifier = Field(description="the PSP's id of who is paid", examples=["acme_books"])
+    description: Annotated[str, Field(max_length=500)] | None = Field(
+        default=None, description="free text kept with the payment", examples=["order 42"]
+    )
 
 
 class TopUpRequest(_Request):
@@ -77,17 +94,17 @@ class TopUpRequest(_Request):
         json_schema_extra={"examples": [{"amount": 5000, "currency": "EUR", "payment_method": "tok_ok"}]}
     )
 
-    amount: PositiveAmount = Field(description="integer minor units, > 0")
-    currency: Currency
+    amount: PositiveAmount = Field(description="integer minor units, > 0", examples=[5000])
+    currency: Currency = Field(description="must be the account's currency", examples=["EUR"])
     payment_method: PaymentMethodToken = Field(
-        description="a PSP card token (`tok_...`); card numbers are never accepted"
+        description="a PSP card token (`tok_...`); card numbers are never accepted", examples=["tok_ok"]
     )
 
 
 class MemberRequest(_Request):
     model_config = ConfigDict(json_schema_extra={"examples": [{"user_id": "carol"}]})
 
-    user_id: Identifier
+    user_id: Identifier = Field(description="the user to add", examples=["carol"])
 
 
 class AccountOut(BaseModel):
@@ -110,14 +127,24 @@ class AccountOut(BaseModel):
         }
     )
 
-    id: str
-    currency: str
-    members: list[str]
-    overdraft_limit: int
-    posted: int
-    held: int
-    available: int
-    version: int
+    id: str = Field(description="the account id", examples=[_ACCOUNT_ID])
+    currency: str = Field(description="ISO 4217 code", examples=["EUR"])
+    members: list[str] = Field(
+        description="user ids that may pay from it, sorted", examples=[["alice", "bob"]]
+    )
+    overdraft_limit: int = Field(
+        description="how far below zero `available` may go, minor units", examples=[0]
+    )
+    posted: int = Field(
+        description="the ledger balance: settled credits minus debits, minor units", examples=[100_000]
+    )
+    held: int = Field(
+        description="set aside for payments the PSP has not answered yet, minor units", examples=[0]
+    )
+    available: int = Field(
+        description="`posted - held`: what new payments may spend (plus the overdraft)", examples=[100_000]
+    )
+    version: int = Field(description="grows with every change of the account; never goes back", examples=[2])
 
 
 class AccountPending(BaseModel):
@@ -127,22 +154,51 @@ class AccountPending(BaseModel):
         json_schema_extra={"examples": [{"id": "acct_4f1c2a9e0b7d3c5a81e6f2d4b9", "status": "pending"}]}
     )
 
-    id: str
-    status: Literal["pending"] = "pending"
+    id: str = Field(
+        description="the account id (derived from the Idempotency-Key when one was sent)",
+        examples=[_ACCOUNT_ID],
+    )
+    status: Literal["pending"] = Field(
+        default="pending", description="always `pending`", examples=["pending"]
+    )
+
+
+class OperationState(StrEnum):
+    """Where a payment, top-up or adjustment stands: ``pending`` (the gateway accepted it; the processor's
+    decision has not reached the read model yet), ``reserved`` (payment: funds held, PSP transfer
+    requested), ``processing`` (the PSP has it), ``unknown`` (the PSP's answer is ambiguous; resolved by the
+    reconciler), then one of the final ``succeeded``, ``failed`` (PSP refusal or expiry), ``declined``
+    (insufficient funds) or ``rejected`` (invalid for the account)."""
+
+    PENDING = "pending"
+    RESERVED = "reserved"
+    PROCESSING = "processing"
+    UNKNOWN = "unknown"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    DECLINED = "declined"
+    REJECTED = "rejected"
 
 
 class StatusChangeOut(BaseModel):
-    status: str
-    at: int = Field(description="ms since the Unix epoch")
-    seq: int = Field(description="the account version this change produced")
-    code: ErrorCode | None = None
+    """One step of an operation's history."""
+
+    status: OperationState = Field(description="the status entered", examples=["succeeded"])
+    at: int = Field(description="ms since the Unix epoch", examples=[1_767_225_601_500])
+    seq: int = Field(description="the account version this change produced", examples=[4])
+    code: ErrorCode | None = Field(
+        default=None, description="why, for a failure, decline or rejection", examples=[None]
+    )
 
 
 class HoldOut(BaseModel):
     """Funds set aside for a payment until the PSP answers; ends exactly once."""
 
-    amount: int
-    status: Literal["open", "captured", "released", "expired"]
+    amount: int = Field(description="minor units held", examples=[1250])
+    status: Literal["open", "captured", "released", "expired"] = Field(
+        description="`open` until the PSP answers; then `captured` (paid), `released` (refused) or `expired`",
+        examples=["captured"],
+    )
 
 
 _PAYMENT_EXAMPLE: dict[str, Any] = {
@@ -201,25 +257,43 @@ class PaymentOut(BaseModel):
         }
     )
 
-    id: str
-    account_id: str
-    amount: int
-    currency: str
-    payee: str | None
-    description: str | None = None
-    status: str
-    failure_code: ErrorCode | None = None
-    psp_failure_code: str | None = Field(default=None, description="the PSP's own reason for a failure")
-    psp_movement_id: str | None = Field(default=None, description="the PSP's id of the money movement")
-    hold: HoldOut | None = None
-    created_at: int | None = None
-    updated_at: int | None = None
-    history: list[StatusChangeOut] = []
+    id: str = Field(
+        description="the payment id, derived from (caller, account, Idempotency-Key)", examples=[_PAYMENT_ID]
+    )
+    account_id: str = Field(description="the account paid from", examples=[_ACCOUNT_ID])
+    amount: int = Field(description="integer minor units", examples=[1250])
+    currency: str = Field(description="ISO 4217 code", examples=["EUR"])
+    payee: str | None = Field(description="who is paid", examples=["acme_books"])
+    description: str | None = Field(default=None, description="the caller's free text", examples=["order 42"])
+    status: OperationState = Field(description="see `OperationState`", examples=["succeeded"])
+    failure_code: ErrorCode | None = Field(
+        default=None, description="why it failed, was declined or rejected", examples=[None]
+    )
+    psp_failure_code: str | None = Field(
+        default=None, description="the PSP's own reason for a failure", examples=[None]
+    )
+    psp_movement_id: str | None = Field(
+        default=None, description="the PSP's id of the money movement", examples=["tr_5b0c9e1d2f3a4b5c"]
+    )
+    hold: HoldOut | None = Field(default=None, description="the funds held for it; null before the decision")
+    created_at: int | None = Field(
+        default=None, description="ms since the Unix epoch; null while pending", examples=[1_767_225_600_000]
+    )
+    updated_at: int | None = Field(
+        default=None, description="ms since the Unix epoch; null while pending", examples=[1_767_225_601_500]
+    )
+    history: list[StatusChangeOut] = Field(
+        default=[], description="every status it went through, oldest first"
+    )
     # Requests that reached the processor under this payment's id with a different payload (e.g. after
     # the gateway's idempotency record was lost): refused there and counted here, never applied.
-    mismatched_requests: int = 0
+    mismatched_requests: int = Field(
+        default=0, description="requests under this id with another payload, refused", examples=[0]
+    )
     # PSP outcomes that contradicted a terminal state (e.g. a late success after expiry): resolved by ops.
-    discrepancies: int = 0
+    discrepancies: int = Field(
+        default=0, description="PSP outcomes that contradicted a final state", examples=[0]
+    )
 
 
 _TOP_UP_EXAMPLE: dict[str, Any] = {
@@ -267,20 +341,38 @@ class TopUpOut(BaseModel):
         }
     )
 
-    id: str
-    account_id: str
-    amount: int
-    currency: str
-    payment_method: str | None
-    status: str
-    failure_code: ErrorCode | None = None
-    psp_failure_code: str | None = Field(default=None, description="the PSP's own reason for a failure")
-    psp_movement_id: str | None = Field(default=None, description="the PSP's id of the charge")
-    created_at: int | None = None
-    updated_at: int | None = None
-    history: list[StatusChangeOut] = []
-    mismatched_requests: int = 0
-    discrepancies: int = 0
+    id: str = Field(
+        description="the top-up id, derived from (caller, account, Idempotency-Key)", examples=[_TOP_UP_ID]
+    )
+    account_id: str = Field(description="the account credited", examples=[_ACCOUNT_ID])
+    amount: int = Field(description="integer minor units", examples=[5000])
+    currency: str = Field(description="ISO 4217 code", examples=["EUR"])
+    payment_method: str | None = Field(description="the PSP card token charged", examples=["tok_ok"])
+    status: OperationState = Field(description="see `OperationState`", examples=["succeeded"])
+    failure_code: ErrorCode | None = Field(
+        default=None, description="why it failed or was rejected", examples=[None]
+    )
+    psp_failure_code: str | None = Field(
+        default=None, description="the PSP's own reason for a failure", examples=["card_declined"]
+    )
+    psp_movement_id: str | None = Field(
+        default=None, description="the PSP's id of the charge", examples=["ch_1a2b3c4d5e6f7a8b"]
+    )
+    created_at: int | None = Field(
+        default=None, description="ms since the Unix epoch; null while pending", examples=[1_767_225_600_000]
+    )
+    updated_at: int | None = Field(
+        default=None, description="ms since the Unix epoch; null while pending", examples=[1_767_225_601_200]
+    )
+    history: list[StatusChangeOut] = Field(
+        default=[], description="every status it went through, oldest first"
+    )
+    mismatched_requests: int = Field(
+        default=0, description="requests under this id with another payload, refused", examples=[0]
+    )
+    discrepancies: int = Field(
+        default=0, description="PSP outcomes that contradicted a final state", examples=[0]
+    )
 
 
 class AdjustmentOut(BaseModel):
@@ -303,16 +395,27 @@ class AdjustmentOut(BaseModel):
         }
     )
 
-    id: str
-    account_id: str
-    amount: int
-    currency: str
-    reason: str | None
-    status: str
-    failure_code: ErrorCode | None = None
-    created_at: int | None = None
-    updated_at: int | None = None
-    history: list[StatusChangeOut] = []
+    id: str = Field(
+        description="the adjustment id, derived from (caller, account, Idempotency-Key)",
+        examples=["adj_9a8b7c6d5e4f3a2b1c0d9e8f7a"],
+    )
+    account_id: str = Field(description="the account adjusted", examples=[_ACCOUNT_ID])
+    amount: int = Field(description="signed integer minor units", examples=[100_000])
+    currency: str = Field(description="ISO 4217 code", examples=["EUR"])
+    reason: str | None = Field(description="why", examples=["initial funding"])
+    status: OperationState = Field(description="see `OperationState`", examples=["succeeded"])
+    failure_code: ErrorCode | None = Field(
+        default=None, description="why it was declined or rejected", examples=[None]
+    )
+    created_at: int | None = Field(
+        default=None, description="ms since the Unix epoch; null while pending", examples=[1_767_225_600_000]
+    )
+    updated_at: int | None = Field(
+        default=None, description="ms since the Unix epoch; null while pending", examples=[1_767_225_600_000]
+    )
+    history: list[StatusChangeOut] = Field(
+        default=[], description="every status it went through, oldest first"
+    )
 
 
 class MemberChangeOut(BaseModel):
@@ -340,17 +443,21 @@ class MemberChangeOut(BaseModel):
         }
     )
 
-    account_id: str
-    user_id: str
-    action: Literal["add", "remove"]
-    pending: bool
-    version: int | None = None
+    account_id: str = Field(description="the account", examples=[_ACCOUNT_ID])
+    user_id: str = Field(description="the member added or removed", examples=["carol"])
+    action: Literal["add", "remove"] = Field(description="what was asked", examples=["add"])
+    pending: bool = Field(description="true until the read model shows the change", examples=[True])
+    version: int | None = Field(
+        default=None, description="the account version that shows it; null while pending", examples=[7]
+    )
 
 
 class PostingOut(BaseModel):
-    debit: str
-    credit: str
-    amount: int
+    """One leg of a double-entry transaction: ``amount`` moves from ``debit`` to ``credit``."""
+
+    debit: str = Field(description="the ledger account debited", examples=["customer:" + _ACCOUNT_ID])
+    credit: str = Field(description="the ledger account credited", examples=["clearing:psp-payouts"])
+    amount: int = Field(description="minor units, > 0", examples=[1250])
 
 
 _LEDGER_EXAMPLE: dict[str, Any] = {
@@ -377,14 +484,18 @@ class LedgerEntryOut(BaseModel):
 
     model_config = ConfigDict(json_schema_extra={"examples": [_LEDGER_EXAMPLE]})
 
-    tx_id: str
-    seq: int = Field(description="the account version of the result published with this transaction")
-    kind: str
-    op_id: str
-    currency: str
-    occurred_at: int = Field(description="ms since the Unix epoch")
-    postings: list[PostingOut]
-    net: int
+    tx_id: str = Field(description="unique id of the transaction", examples=[_PAYMENT_ID + ":payment"])
+    seq: int = Field(
+        description="the account version of the result published with this transaction", examples=[4]
+    )
+    kind: str = Field(
+        description="what moved the money (`payment`, `top_up`, `adjustment`, ...)", examples=["payment"]
+    )
+    op_id: str = Field(description="the payment, top-up or adjustment it belongs to", examples=[_PAYMENT_ID])
+    currency: str = Field(description="ISO 4217 code", examples=["EUR"])
+    occurred_at: int = Field(description="ms since the Unix epoch", examples=[1_767_225_601_500])
+    postings: list[PostingOut] = Field(description="its legs; debits equal credits")
+    net: int = Field(description="effect on this account's posted balance, minor units", examples=[-1250])
 
 
 _NEXT_CURSOR_DOC = "opaque; pass as `cursor` for the next page; null on the last page"
@@ -397,8 +508,8 @@ class PaymentPage(BaseModel):
         json_schema_extra={"examples": [{"items": [_PAYMENT_EXAMPLE], "next_cursor": "MzoxMjM0"}]}
     )
 
-    items: list[PaymentOut]
-    next_cursor: str | None = Field(description=_NEXT_CURSOR_DOC)
+    items: list[PaymentOut] = Field(description="at most `limit` payments")
+    next_cursor: str | None = Field(description=_NEXT_CURSOR_DOC, examples=["MzoxMjM0"])
 
 
 class TopUpPage(BaseModel):
@@ -408,8 +519,8 @@ class TopUpPage(BaseModel):
         json_schema_extra={"examples": [{"items": [_TOP_UP_EXAMPLE], "next_cursor": None}]}
     )
 
-    items: list[TopUpOut]
-    next_cursor: str | None = Field(description=_NEXT_CURSOR_DOC)
+    items: list[TopUpOut] = Field(description="at most `limit` top-ups")
+    next_cursor: str | None = Field(description=_NEXT_CURSOR_DOC, examples=["MzoxMjM0"])
 
 
 class LedgerPage(BaseModel):
@@ -419,8 +530,8 @@ class LedgerPage(BaseModel):
         json_schema_extra={"examples": [{"items": [_LEDGER_EXAMPLE], "next_cursor": None}]}
     )
 
-    items: list[LedgerEntryOut]
-    next_cursor: str | None = Field(description=_NEXT_CURSOR_DOC)
+    items: list[LedgerEntryOut] = Field(description="at most `limit` transactions")
+    next_cursor: str | None = Field(description=_NEXT_CURSOR_DOC, examples=["MzoxMjM0"])
 
 
 class WebhookAck(BaseModel):
@@ -437,15 +548,28 @@ class WebhookAck(BaseModel):
         }
     )
 
-    webhook_id: str
-    status: Literal["published", "duplicate", "ignored"]
-    command_id: str | None = None
+    webhook_id: str = Field(
+        description="the `webhook-id` header of the delivery", examples=["msg_2b4c6d8e0f"]
+    )
+    status: Literal["published", "duplicate", "ignored"] = Field(
+        description="what happened to it", examples=["published"]
+    )
+    command_id: str | None = Field(
+        default=None,
+        description="the command published; null unless `published`",
+        examples=["whk.msg_2b4c6d8e0f"],
+    )
 
 
 class FieldError(BaseModel):
-    loc: list[str | int]
-    msg: str
-    type: str
+    """One invalid field (its value is never echoed)."""
+
+    loc: list[str | int] = Field(
+        description="where: `body`, `query`, `path` or `header`, then the field",
+        examples=[["body", "amount"]],
+    )
+    msg: str = Field(description="what is wrong", examples=["Input should be greater than 0"])
+    type: str = Field(description="pydantic's error type", examples=["greater_than"])
 
 
 class Problem(BaseModel):
@@ -453,16 +577,30 @@ class Problem(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    type: str
-    title: str
-    status: int
-    detail: str
-    code: ErrorCode
-    instance: str | None = None
+    type: str = Field(
+        description="`urn:payments:problem:<code>`", examples=["urn:payments:problem:insufficient_funds"]
+    )
+    title: str = Field(description="short summary of the code", examples=["Insufficient funds"])
+    status: int = Field(description="the HTTP status", examples=[402])
+    detail: str = Field(
+        description="what happened to this request", examples=["the payment was declined: insufficient_funds"]
+    )
+    code: ErrorCode = Field(
+        description="stable machine-readable code; branch on this", examples=["insufficient_funds"]
+    )
+    instance: str | None = Field(
+        default=None, description="the request path", examples=["/v1/accounts/" + _ACCOUNT_ID + "/payments"]
+    )
     errors: list[FieldError] | None = Field(default=None, description="field errors of a validation_error")
-    payment_id: str | None = Field(default=None, description="the payment a decline or rejection is about")
-    top_up_id: str | None = Field(default=None, description="the top-up a failure or rejection is about")
-    psp_failure_code: str | None = Field(default=None, description="the PSP's reason, for psp_declined")
+    payment_id: str | None = Field(
+        default=None, description="the payment a decline or rejection is about", examples=[_PAYMENT_ID]
+    )
+    top_up_id: str | None = Field(
+        default=None, description="the top-up a failure or rejection is about", examples=[_TOP_UP_ID]
+    )
+    psp_failure_code: str | None = Field(
+        default=None, description="the PSP's reason, for psp_declined", examples=["card_declined"]
+    )
 
 
 class Health(BaseModel):
@@ -470,5 +608,11 @@ class Health(BaseModel):
         json_schema_extra={"examples": [{"status": "ready", "checks": {"redis": True, "kafka": True}}]}
     )
 
-    status: str
-    checks: dict[str, bool] = {}
+    status: Literal["ok", "ready", "not_ready"] = Field(
+        description="`ok` (liveness), `ready` or `not_ready` (readiness)", examples=["ready"]
+    )
+    checks: dict[str, bool] = Field(
+        default={},
+        description="readiness: each dependency and whether it answered",
+        examples=[{"redis": True}],
+    )

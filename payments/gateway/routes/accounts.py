@@ -19,7 +19,7 @@ from payments.gateway.deps import (
 )
 from payments.gateway.idempotency_keys import derive_account_id, derive_adjustment_id, request_fingerprint
 from payments.gateway.intake import Submission, operation_submission, submit
-from payments.gateway.problems import problem_openapi
+from payments.gateway.openapi import AUTH, INTAKE, READ, responses
 from payments.readmodel.layout import open_command_id
 from payments.schemas.api import (
     AccountOut,
@@ -37,27 +37,22 @@ router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 ACCOUNTS_ROUTE = "/v1/accounts"
 ADJUSTMENTS_ROUTE = "/v1/accounts/{account_id}/adjustments"
 
-_AUTH = (E.UNAUTHENTICATED,)
-_INTAKE: tuple[E, ...] = (
-    E.MALFORMED_JSON,
-    E.VALIDATION_ERROR,
-    E.IDEMPOTENCY_KEY_INVALID,
-    E.IDEMPOTENCY_KEY_IN_USE,
-    E.IDEMPOTENCY_KEY_REUSED,
-    E.INTAKE_UNAVAILABLE,
-)
-
 
 @router.post(
     "",
     status_code=201,
     response_model=AccountOut,
-    summary="Open a shared account",
-    responses={
-        202: {"model": AccountPending, "description": "accepted; the processor has not opened it yet"},
-        **problem_openapi(*_AUTH, E.FORBIDDEN, E.ACCOUNT_EXISTS, E.RATE_LIMITED, *_INTAKE),
-    },
-)
+    operation_id="open_account",
+    summary="Open a shared account (admin)",
+    responses=responses(
+        {
+            201: (AccountOut, "opened"),
+            202: (AccountPending, "accepted; the processor has not opened it yet"),
+        },
+        *AUTH, E.FORBIDDEN, E.ACCOUNT_EXISTS, *INTAKE,
+        keyed=True, prefer=True, location=(201,),
+    ),
+)  # fmt: skip
 async def open_account(
     request: Request,
     principal: AdminPrincipal,
@@ -105,10 +100,9 @@ async def open_account(
 @router.get(
     "/{account_id}",
     response_model=AccountOut,
+    operation_id="get_account",
     summary="Read an account",
-    responses=problem_openapi(
-        *_AUTH, E.NOT_A_MEMBER, E.ACCOUNT_NOT_FOUND, E.DEPENDENCY_UNAVAILABLE, E.READ_MODEL_REBUILDING
-    ),
+    responses=responses({200: (AccountOut, "the account")}, *READ, E.ACCOUNT_NOT_FOUND),
 )
 async def get_account(account_id: AccountId, principal: CurrentPrincipal, services: Services) -> Response:
     """The account as of its ``version`` in the (eventually consistent) read model."""
@@ -120,14 +114,17 @@ async def get_account(account_id: AccountId, principal: CurrentPrincipal, servic
     "/{account_id}/adjustments",
     status_code=202,
     response_model=AdjustmentOut,
+    operation_id="create_adjustment",
     summary="Adjust the balance (admin)",
-    responses={
-        201: {"model": AdjustmentOut, "description": "applied (with Prefer: wait)"},
-        **problem_openapi(
-            *_AUTH, E.FORBIDDEN, E.ACCOUNT_NOT_FOUND, E.IDEMPOTENCY_KEY_MISSING, E.CURRENCY_MISMATCH,
-            E.INSUFFICIENT_FUNDS, E.RATE_LIMITED, *_INTAKE,
-        ),
-    },
+    responses=responses(
+        {
+            201: (AdjustmentOut, "applied (only with Prefer: wait)"),
+            202: (AdjustmentOut, "durably accepted, or not final within the wait"),
+        },
+        *AUTH, E.FORBIDDEN, E.ACCOUNT_NOT_FOUND, E.IDEMPOTENCY_KEY_MISSING, E.CURRENCY_MISMATCH,
+        E.INSUFFICIENT_FUNDS, *INTAKE,
+        keyed=True, prefer=True,
+    ),
 )  # fmt: skip
 async def adjust_balance(
     request: Request,

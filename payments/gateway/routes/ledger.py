@@ -9,8 +9,8 @@ from redis.exceptions import RedisError
 from payments.gateway import access, render
 from payments.gateway.deps import AccountId, CurrentPrincipal, Services
 from payments.gateway.errors import DependencyUnavailable, ReadModelRebuilding
+from payments.gateway.openapi import READ, responses
 from payments.gateway.pages import DEFAULT_LIMIT, CursorParam, Limit, next_cursor, parse_cursor
-from payments.gateway.problems import problem_openapi
 from payments.schemas.api import LedgerPage
 from payments.schemas.errors import ErrorCode as E
 
@@ -20,11 +20,11 @@ router = APIRouter(tags=["ledger"])
 @router.get(
     "/v1/accounts/{account_id}/ledger",
     response_model=LedgerPage,
+    operation_id="list_account_ledger",
     summary="The account's ledger transactions, ascending by seq (paged)",
-    responses=problem_openapi(
-        E.UNAUTHENTICATED, E.NOT_A_MEMBER, E.ACCOUNT_NOT_FOUND, E.DEPENDENCY_UNAVAILABLE,
-        E.READ_MODEL_REBUILDING,
-        query_codes=(E.VALIDATION_ERROR,),
+    responses=responses(
+        {200: (LedgerPage, "a page of ledger transactions")},
+        *READ, E.ACCOUNT_NOT_FOUND, query_codes=(E.VALIDATION_ERROR,),
     ),
 )  # fmt: skip
 async def list_ledger(

@@ -31,7 +31,7 @@ from payments.gateway.deps import (
 )
 from payments.gateway.idempotency_keys import derive_member_command_id, request_fingerprint
 from payments.gateway.intake import Submission, submit
-from payments.gateway.problems import problem_openapi
+from payments.gateway.openapi import AUTH, INTAKE, responses
 from payments.schemas.api import MemberChangeOut, MemberRequest
 from payments.schemas.commands import AddMember, RemoveMember
 from payments.schemas.errors import ErrorCode as E
@@ -46,14 +46,14 @@ UserId = Annotated[
     str, Path(description="member user id", pattern=r"^[A-Za-z0-9_.:\-]{1,128}$", examples=["carol"])
 ]
 
-_RESPONSES = {
-    200: {"model": MemberChangeOut, "description": "the read model shows the change (with Prefer: wait)"},
-    **problem_openapi(
-        E.UNAUTHENTICATED, E.FORBIDDEN, E.ACCOUNT_NOT_FOUND, E.MALFORMED_JSON, E.VALIDATION_ERROR,
-        E.IDEMPOTENCY_KEY_INVALID, E.IDEMPOTENCY_KEY_IN_USE, E.IDEMPOTENCY_KEY_REUSED, E.RATE_LIMITED,
-        E.INTAKE_UNAVAILABLE,
-    ),
-}  # fmt: skip
+_RESPONSES = responses(
+    {
+        200: (MemberChangeOut, "the read model shows the change (only with Prefer: wait)"),
+        202: (MemberChangeOut, "published (`pending: true`), or not shown within the wait"),
+    },
+    *AUTH, E.FORBIDDEN, E.ACCOUNT_NOT_FOUND, *INTAKE,
+    keyed=True, prefer=True,
+)  # fmt: skip
 
 
 async def _change(
@@ -90,6 +90,7 @@ def _command_id(principal: str, account_id: str, key: str | None) -> str:
     MEMBERS_ROUTE,
     status_code=202,
     response_model=MemberChangeOut,
+    operation_id="add_member",
     summary="Add a member (admin)",
     responses=_RESPONSES,
 )
@@ -119,6 +120,7 @@ async def add_member(
     MEMBER_ROUTE,
     status_code=202,
     response_model=MemberChangeOut,
+    operation_id="remove_member",
     summary="Remove a member (admin)",
     responses=_RESPONSES,
 )

@@ -25,7 +25,7 @@ router = APIRouter(tags=["ops"])
 _CHECK_TIMEOUT_S = 2.0
 
 
-@router.get("/healthz", response_model=Health, summary="Liveness")
+@router.get("/healthz", response_model=Health, operation_id="get_health", summary="Liveness")
 async def healthz() -> Response:
     return json_answer(200, Health(status="ok")).response()
 
@@ -45,11 +45,18 @@ async def _redis_ok(services: Services) -> tuple[bool, bool]:
 @router.get(
     "/readyz",
     response_model=Health,
+    operation_id="get_readiness",
     summary="Readiness: Redis answers PING and the broker answers a metadata request",
     description="`checks.read_model` is informational: false while the read model is rebuilt after Redis "
     "lost it (reads answer 503 `read_model_rebuilding`, intake keeps working); it does not make the "
     "gateway unready.",
-    responses={503: {"model": Health, "description": "a dependency is unreachable"}},
+    responses={
+        503: {
+            "model": Health,
+            "description": "a dependency is unreachable",
+            "headers": {"Retry-After": {"description": "seconds", "schema": {"type": "integer"}}},
+        }
+    },
 )
 async def readyz(services: Services) -> Response:
     (redis_ok, read_model_ok), kafka_ok = await asyncio.gather(
@@ -61,6 +68,12 @@ async def readyz(services: Services) -> Response:
     return json_answer(200 if ok else 503, body).response({} if ok else {"Retry-After": "5"})
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    operation_id="get_metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}},
+)
 async def metrics(services: Services) -> Response:
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -20,8 +20,8 @@ from payments.gateway.deps import (
 from payments.gateway.errors import GatewayError
 from payments.gateway.idempotency_keys import derive_payment_id, request_fingerprint
 from payments.gateway.intake import operation_submission, submit
+from payments.gateway.openapi import AUTH, INTAKE, READ, responses
 from payments.gateway.pages import DEFAULT_LIMIT, CursorParam, Limit, operations_page, readable_operation
-from payments.gateway.problems import problem_openapi
 from payments.schemas.api import PaymentOut, PaymentPage, PaymentRequest
 from payments.schemas.commands import RequestPayment
 from payments.schemas.errors import ErrorCode as E
@@ -38,16 +38,17 @@ PaymentId = Annotated[str, Path(description="payment id", examples=["pay_0d6f3b8
     PAYMENTS_ROUTE,
     status_code=202,
     response_model=PaymentOut,
+    operation_id="create_payment",
     summary="Pay a payee from the shared balance",
-    responses={
-        201: {"model": PaymentOut, "description": "succeeded (only with Prefer: wait)"},
-        **problem_openapi(
-            E.UNAUTHENTICATED, E.NOT_A_MEMBER, E.ACCOUNT_NOT_FOUND, E.MALFORMED_JSON, E.VALIDATION_ERROR,
-            E.CURRENCY_MISMATCH, E.IDEMPOTENCY_KEY_MISSING, E.IDEMPOTENCY_KEY_INVALID,
-            E.IDEMPOTENCY_KEY_IN_USE, E.IDEMPOTENCY_KEY_REUSED, E.INSUFFICIENT_FUNDS, E.PSP_DECLINED,
-            E.OPERATION_EXPIRED, E.RATE_LIMITED, E.INTAKE_UNAVAILABLE,
-        ),
-    },
+    responses=responses(
+        {
+            201: (PaymentOut, "succeeded (only with Prefer: wait)"),
+            202: (PaymentOut, "durably accepted (`pending`), or not final within the wait"),
+        },
+        *AUTH, E.NOT_A_MEMBER, E.ACCOUNT_NOT_FOUND, E.CURRENCY_MISMATCH, E.IDEMPOTENCY_KEY_MISSING,
+        E.INSUFFICIENT_FUNDS, E.PSP_DECLINED, E.OPERATION_EXPIRED, *INTAKE,
+        keyed=True, prefer=True, location=(201,),
+    ),
 )  # fmt: skip
 async def request_payment(
     request: Request,
@@ -86,11 +87,11 @@ async def request_payment(
 @router.get(
     PAYMENTS_ROUTE,
     response_model=PaymentPage,
+    operation_id="list_account_payments",
     summary="The account's payments, oldest first (paged)",
-    responses=problem_openapi(
-        E.UNAUTHENTICATED, E.NOT_A_MEMBER, E.ACCOUNT_NOT_FOUND, E.DEPENDENCY_UNAVAILABLE,
-        E.READ_MODEL_REBUILDING,
-        query_codes=(E.VALIDATION_ERROR,),
+    responses=responses(
+        {200: (PaymentPage, "a page of payments")},
+        *READ, E.ACCOUNT_NOT_FOUND, query_codes=(E.VALIDATION_ERROR,),
     ),
 )  # fmt: skip
 async def list_payments(
@@ -110,14 +111,9 @@ async def list_payments(
 @router.get(
     "/v1/payments/{payment_id}",
     response_model=PaymentOut,
+    operation_id="get_payment",
     summary="A payment with its status history",
-    responses=problem_openapi(
-        E.UNAUTHENTICATED,
-        E.NOT_A_MEMBER,
-        E.PAYMENT_NOT_FOUND,
-        E.DEPENDENCY_UNAVAILABLE,
-        E.READ_MODEL_REBUILDING,
-    ),
+    responses=responses({200: (PaymentOut, "the payment")}, *READ, E.PAYMENT_NOT_FOUND),
 )
 async def get_payment(payment_id: PaymentId, principal: CurrentPrincipal, services: Services) -> Response:
     """A payment accepted a moment ago may not be here yet (the read model is eventually consistent)."""

@@ -20,8 +20,8 @@ from payments.gateway.deps import (
 from payments.gateway.errors import GatewayError
 from payments.gateway.idempotency_keys import derive_top_up_id, request_fingerprint
 from payments.gateway.intake import operation_submission, submit
+from payments.gateway.openapi import AUTH, INTAKE, READ, responses
 from payments.gateway.pages import DEFAULT_LIMIT, CursorParam, Limit, operations_page, readable_operation
-from payments.gateway.problems import problem_openapi
 from payments.schemas.api import TopUpOut, TopUpPage, TopUpRequest
 from payments.schemas.commands import RequestTopUp
 from payments.schemas.errors import ErrorCode as E
@@ -38,16 +38,17 @@ TopUpId = Annotated[str, Path(description="top-up id", examples=["top_7c1d2e3f4a
     TOP_UPS_ROUTE,
     status_code=202,
     response_model=TopUpOut,
+    operation_id="create_top_up",
     summary="Charge a card token and credit the account",
-    responses={
-        201: {"model": TopUpOut, "description": "succeeded (only with Prefer: wait)"},
-        **problem_openapi(
-            E.UNAUTHENTICATED, E.NOT_A_MEMBER, E.ACCOUNT_NOT_FOUND, E.MALFORMED_JSON, E.VALIDATION_ERROR,
-            E.CURRENCY_MISMATCH, E.IDEMPOTENCY_KEY_MISSING, E.IDEMPOTENCY_KEY_INVALID,
-            E.IDEMPOTENCY_KEY_IN_USE, E.IDEMPOTENCY_KEY_REUSED, E.PSP_DECLINED, E.OPERATION_EXPIRED,
-            E.RATE_LIMITED, E.INTAKE_UNAVAILABLE,
-        ),
-    },
+    responses=responses(
+        {
+            201: (TopUpOut, "succeeded (only with Prefer: wait)"),
+            202: (TopUpOut, "durably accepted (`pending`), or not final within the wait"),
+        },
+        *AUTH, E.NOT_A_MEMBER, E.ACCOUNT_NOT_FOUND, E.CURRENCY_MISMATCH, E.IDEMPOTENCY_KEY_MISSING,
+        E.PSP_DECLINED, E.OPERATION_EXPIRED, *INTAKE,
+        keyed=True, prefer=True, location=(201,),
+    ),
 )  # fmt: skip
 async def request_top_up(
     request: Request,
@@ -85,11 +86,11 @@ async def request_top_up(
 @router.get(
     TOP_UPS_ROUTE,
     response_model=TopUpPage,
+    operation_id="list_account_top_ups",
     summary="The account's top-ups, oldest first (paged)",
-    responses=problem_openapi(
-        E.UNAUTHENTICATED, E.NOT_A_MEMBER, E.ACCOUNT_NOT_FOUND, E.DEPENDENCY_UNAVAILABLE,
-        E.READ_MODEL_REBUILDING,
-        query_codes=(E.VALIDATION_ERROR,),
+    responses=responses(
+        {200: (TopUpPage, "a page of top-ups")},
+        *READ, E.ACCOUNT_NOT_FOUND, query_codes=(E.VALIDATION_ERROR,),
     ),
 )  # fmt: skip
 async def list_top_ups(
@@ -109,10 +110,9 @@ async def list_top_ups(
 @router.get(
     "/v1/top-ups/{top_up_id}",
     response_model=TopUpOut,
+    operation_id="get_top_up",
     summary="A top-up with its status history",
-    responses=problem_openapi(
-        E.UNAUTHENTICATED, E.NOT_A_MEMBER, E.NOT_FOUND, E.DEPENDENCY_UNAVAILABLE, E.READ_MODEL_REBUILDING
-    ),
+    responses=responses({200: (TopUpOut, "the top-up")}, *READ, E.NOT_FOUND),
 )
 async def get_top_up(top_up_id: TopUpId, principal: CurrentPrincipal, services: Services) -> Response:
     """A top-up accepted a moment ago may not be here yet (the read model is eventually consistent)."""

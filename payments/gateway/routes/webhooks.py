@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from payments.gateway.deps import Services
 from payments.gateway.errors import GatewayError, IntakeUnavailable
-from payments.gateway.problems import problem_openapi
+from payments.gateway.openapi import responses
 from payments.gateway.render import json_answer
 from payments.gateway.webhooks import Ignored, WebhookClaim, outcome_command, parse_event
 from payments.schemas.api import WebhookAck
@@ -77,6 +77,7 @@ def _invalid(services: Services, reason: str, detail: str) -> GatewayError:
 @router.post(
     WEBHOOKS_ROUTE,
     response_model=WebhookAck,
+    operation_id="receive_psp_webhook",
     summary="PSP webhook (Standard Webhooks signature, no API key)",
     openapi_extra={
         "parameters": _SIGNATURE_HEADERS,
@@ -85,16 +86,17 @@ def _invalid(services: Services, reason: str, detail: str) -> GatewayError:
             "content": {"application/json": {"schema": {"type": "object"}, "example": _EXAMPLE_EVENT}},
         },
     },
-    responses={
-        202: {"model": WebhookAck, "description": "authentic but not about one of our operations"},
-        **problem_openapi(
-            E.WEBHOOK_SIGNATURE_INVALID,
-            E.MALFORMED_JSON,
-            E.IDEMPOTENCY_KEY_IN_USE,
-            E.VALIDATION_ERROR,
-            E.INTAKE_UNAVAILABLE,
-        ),
-    },
+    responses=responses(
+        {
+            200: (WebhookAck, "`published` into the command log, or a `duplicate` of one that was"),
+            202: (WebhookAck, "authentic but not about one of our operations"),
+        },
+        E.WEBHOOK_SIGNATURE_INVALID,
+        E.MALFORMED_JSON,
+        E.IDEMPOTENCY_KEY_IN_USE,
+        E.VALIDATION_ERROR,
+        E.INTAKE_UNAVAILABLE,
+    ),
 )
 async def psp_webhook(request: Request, services: Services) -> Response:
     """Verifies ``webhook-id``, ``webhook-timestamp`` and ``webhook-signature`` (HMAC-SHA256 over
