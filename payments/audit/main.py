@@ -7,13 +7,14 @@ import argparse
 import sys
 from dataclasses import dataclass
 
-import httpx
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from payments.audit.checks import AuditReport, PspMovement, audit
+from payments.audit.psp_match import parse_psp_audit
 from payments.audit.reader import read_topic
 from payments.devstack.discovery import discover_settings
 from payments.processor.transformer import StateCodec
+from payments.pspclient.http import get_json_blocking
 from payments.schemas.ledger import LedgerTransaction
 from payments.schemas.state import AccountSnapshot, Operation, ResultEvent
 from payments.settings import KafkaSettings
@@ -30,19 +31,9 @@ class AuditSettings(BaseSettings):
 
 
 def fetch_psp_movements(psp_url: str, timeout_s: float = 30.0) -> list[PspMovement]:
-    """The PSP simulator's own log of every money movement (``GET /_sim/audit``)."""
-    response = httpx.get(f"{psp_url.rstrip('/')}/_sim/audit", timeout=timeout_s)
-    response.raise_for_status()
-    return [
-        PspMovement(
-            id=m["id"],
-            kind=m["kind"],
-            idempotency_key=m.get("idempotency_key"),
-            amount=m["amount"],
-            status=m["status"],
-        )
-        for m in response.json()["movements"]
-    ]
+    """The PSP simulator's own log of every money movement (``GET /_sim/audit``), over the shared PSP
+    adapter. Raises PspTransportError, PspStatusError or ValueError (a malformed log)."""
+    return parse_psp_audit(get_json_blocking(psp_url, "/_sim/audit", timeout_s=timeout_s))
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from payments.audit.violations import Violation
 from payments.schemas.ledger import LedgerTransaction
@@ -32,6 +33,23 @@ class PspMovement:
     idempotency_key: str | None
     amount: int
     status: str  # succeeded | failed
+
+
+def parse_psp_audit(body: Any) -> list[PspMovement]:
+    """The movements of the simulator's audit answer. Raises ValueError if it is not what we expect."""
+    try:
+        return [
+            PspMovement(
+                id=m["id"],
+                kind=m["kind"],
+                idempotency_key=m.get("idempotency_key"),
+                amount=m["amount"],
+                status=m["status"],
+            )
+            for m in body["movements"]
+        ]
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"malformed PSP audit log: {exc!r}") from exc
 
 
 def check_psp_postings(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,8 +139,10 @@ class PspHttp:
 
 
 def get_json_blocking(base_url: str, path: str, *, timeout_s: float) -> Any:
-    """:meth:`PspHttp.get_json` for synchronous tools (the audit): its own short-lived loop and session.
-    Must not be called from a running event loop."""
+    """:meth:`PspHttp.get_json` for synchronous tools (the audit), blocking the caller until it is done.
+
+    It runs on a short-lived loop of its own in a helper thread, so it also works when called from a
+    coroutine (as tests do), where a second loop cannot run on the caller's thread."""
 
     async def fetch() -> Any:
         http = PspHttp(base_url, timeout_s=timeout_s, max_connections=1)
@@ -148,4 +151,5 @@ def get_json_blocking(base_url: str, path: str, *, timeout_s: float) -> Any:
         finally:
             await http.aclose()
 
-    return asyncio.run(fetch())
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="psp-fetch") as pool:
+        return pool.submit(asyncio.run, fetch()).result()
