@@ -1,12 +1,15 @@
-"""The baseline's PSP client: one transfer per payment, with the payment id as the Idempotency-Key."""
+"""The baseline's PSP client: one transfer per payment, with the payment id as the Idempotency-Key.
+
+It uses the same HTTP transport as our psp-caller (``payments.pspclient.http``: aiohttp, O(1) pool), so the
+comparison measures the designs, not two HTTP clients. Create it inside the event loop (the app's lifespan).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
 
-import httpx
-import orjson
+from payments.pspclient.http import PspHttp, PspTransportError
 
 
 class PspResult(StrEnum):
@@ -24,11 +27,7 @@ class PspAnswer:
 
 class PspClient:
     def __init__(self, base_url: str, *, timeout_s: float, max_connections: int) -> None:
-        self._http = httpx.AsyncClient(
-            base_url=base_url,
-            timeout=httpx.Timeout(timeout_s, pool=None),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-        )
+        self._http = PspHttp(base_url, timeout_s=timeout_s, max_connections=max_connections)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -44,16 +43,18 @@ class PspClient:
             "metadata": {"account_id": account_id, "op_id": payment_id},
         }
         try:
-            resp = await self._http.post(
-                "/v1/transfers", content=orjson.dumps(body),
-                headers={"Idempotency-Key": payment_id, "Content-Type": "application/json"},
-            )  # fmt: skip
-        except httpx.TransportError:
+            reply = await self._http.request(
+                "POST", "/v1/transfers", body=body, headers={"Idempotency-Key": payment_id}
+            )
+        except PspTransportError:
             return PspAnswer(PspResult.UNKNOWN)
-        if resp.status_code not in (201, 402):
+        if reply.status not in (201, 402):
             return PspAnswer(PspResult.UNKNOWN)
-        doc = orjson.loads(resp.content)
-        if resp.status_code == 201:
+        try:
+            doc = reply.json()
+        except ValueError:
+            return PspAnswer(PspResult.UNKNOWN)
+        if reply.status == 201:
             return PspAnswer(PspResult.SUCCEEDED, movement_id=str(doc.get("id")))
         return PspAnswer(
             PspResult.FAILED, movement_id=str(doc.get("id")), failure_code=doc.get("failure_code")
