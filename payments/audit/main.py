@@ -97,7 +97,7 @@ def main(argv: list[str]) -> int:
     settings, resolution = discover_settings(
         AuditSettings, {"kafka.bootstrap": args.bootstrap, "psp_url": args.psp_url}
     )
-    print(f"payments audit: {resolution.describe()}", file=sys.stderr)
+    print(f"payments audit: {resolution.describe(settings)}", file=sys.stderr)
     psp_url = settings.psp_url if args.psp_url or args.with_psp else None
     report = run_audit(settings.kafka, psp_url=psp_url, require_terminal=args.require_terminal)
     print(report.render())

@@ -173,10 +173,33 @@ class Resolution:
     kwargs: dict[str, Any]
     sources: dict[str, str]  # dotted setting name -> "flag" | "env" | "<stack file>" | "default"
 
-    def describe(self) -> str:
-        """The headline settings' sources, for one log line (topic names follow the bootstrap's source)."""
+    def describe(self, settings: object = None) -> str:
+        """The headline settings' sources (and values, from ``settings``), for one log line. Topic names
+        and partitions follow the bootstrap's source unless the environment names them."""
         shown = [n for n in ("kafka.bootstrap", "redis.url", "psp_url") if n in self.sources]
-        return ", ".join(f"{name} from {self.sources[name]}" for name in shown)
+        parts = []
+        for name in shown:
+            value = "" if settings is None else f"={_redact(_lookup(settings, name))}"
+            parts.append(f"{name}{value} from {self.sources[name]}")
+        return ", ".join(parts)
+
+
+def _lookup(settings: object, dotted: str) -> object:
+    node: object = settings
+    for part in dotted.split("."):
+        node = getattr(node, part, None)
+    return node
+
+
+def _redact(value: object) -> str:
+    """A URL without its password (a Redis URL may carry one): never log secrets."""
+    text = str(value)
+    scheme, sep, rest = text.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return text
+    userinfo, _, host = rest.partition("@")
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user + ':***' if ':' in userinfo else user}@{host}"
 
 
 def resolve(

@@ -38,7 +38,7 @@ def main(argv: list[str]) -> int:
     settings, resolution = discover_settings(
         TopicsSettings, {"kafka.bootstrap": args.bootstrap, "kafka.partitions": args.partitions}
     )
-    print(f"payments topics: {resolution.describe()}", file=sys.stderr)
+    print(f"payments topics: {resolution.describe(settings)}", file=sys.stderr)
     kafka = settings.kafka
     try:
         create_topics(kafka.bootstrap, kafka)

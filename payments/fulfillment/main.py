@@ -16,74 +16,53 @@ without intervention stops at the same record again.
 
 from __future__ import annotations
 
-import argparse
 import logging
-import signal
-import threading
 
-from payments.devstack.discovery import Resolution, discover_settings
+from payments import service
+from payments.devstack.discovery import Resolution
 from payments.fulfillment.apply import GapPolicy
 from payments.fulfillment.consumer import ResultsConsumer
 from payments.fulfillment.errors import FulfillmentError
 from payments.fulfillment.settings import FulfillmentSettings
 from payments.fulfillment.store import FulfillmentStore
-from payments.observability import OpsServer, configure_logging
 
 log = logging.getLogger(__name__)
 
 
 def _settings(argv: list[str]) -> tuple[FulfillmentSettings, Resolution]:
-    parser = argparse.ArgumentParser(
-        prog="payments fulfillment-example",
-        description="reference downstream consumer: results -> SQLite, exactly once by seq",
+    parser = service.parser(
+        "payments fulfillment-example",
+        "reference downstream consumer: results -> SQLite, exactly once by seq",
     )
     parser.add_argument("--db", help="SQLite file for effects, progress and offsets (created if missing)")
     parser.add_argument("--group-id", help="Kafka consumer group")
-    parser.add_argument("--bootstrap", help="Kafka bootstrap servers")
     parser.add_argument(
         "--gap-policy",
         choices=[p.value for p in GapPolicy],
         help="stop (default) or baseline: accept the first seq seen for a never-seen account",
     )
-    parser.add_argument("--ops-port", type=int, help="port for /healthz /readyz /metrics (0 = any)")
-    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING...")
     args = parser.parse_args(argv)
-    settings, resolution = discover_settings(
-        FulfillmentSettings,
-        {
-            "db_path": args.db,
-            "group_id": args.group_id,
-            "gap_policy": args.gap_policy,
-            "ops_port": args.ops_port,
-            "log_level": args.log_level,
-            "kafka.bootstrap": args.bootstrap,
-        },
+    return service.settings(
+        FulfillmentSettings, args, db_path=args.db, group_id=args.group_id, gap_policy=args.gap_policy
     )
-    return settings, resolution
 
 
 def main(argv: list[str]) -> int:
     settings, resolution = _settings(argv)
-    configure_logging("fulfillment", settings.log_level)
-    log.info("settings: %s", resolution.describe())
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    service.setup_logging("fulfillment", settings, resolution)
     try:
         store = FulfillmentStore(settings.db_path, busy_timeout_s=settings.db_busy_timeout_s)
     except FulfillmentError as exc:
         log.error("cannot open the store: %s", exc)
         return 1
     consumer = ResultsConsumer(settings, store)
-    ops = OpsServer(settings.ops_host, settings.ops_port, consumer.ready).start()
-    log.info("ops endpoints on http://%s:%d", settings.ops_host, ops.port)
     try:
-        consumer.run(stop)
+        with service.serve(settings, consumer.ready) as stop:
+            consumer.run(stop)
     except FulfillmentError as exc:
         log.error("fulfillment-example stopped: %s", exc)
         return 1
     finally:
-        ops.stop()
         store.close()
     log.info("stopped cleanly")
     return 0

@@ -102,7 +102,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--currency", default="EUR")
     args = parser.parse_args(argv)
     settings, resolution = discover_settings(_SeedSettings, {"redis.url": args.redis_url})
-    print(f"payments seed: {resolution.describe()}", file=sys.stderr)
+    print(f"payments seed: {resolution.describe(settings)}", file=sys.stderr)
     args.redis_url = settings.redis.url
     try:
         creds = asyncio.run(seed(args))

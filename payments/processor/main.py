@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
-import signal
 import threading
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from payments.observability import OpsServer, configure_logging
+from payments import service
 from payments.processor.decide import Policy
 from payments.processor.transformer import PaymentsTransformer, StateCodec
-from payments.settings import KafkaSettings, with_bootstrap
+from payments.settings import KafkaSettings
 from payments.streaming.runtime import ExactlyOnceRuntime
 from payments.streaming.settings import RuntimeSettings
 
@@ -53,27 +51,10 @@ def build_runtime(settings: ProcessorSettings, ready: threading.Event) -> Exactl
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="payments processor")
-    parser.add_argument("--instance", type=int, help="stable instance ordinal (names the transactional id)")
-    parser.add_argument("--bootstrap", help="Kafka bootstrap servers")
-    parser.add_argument("--ops-port", type=int, help="port for /healthz /readyz /metrics (0 = any)")
-    args = parser.parse_args(argv)
-    overrides: dict[str, object] = {}
-    if args.instance is not None:
-        overrides["instance"] = args.instance
-    if args.ops_port is not None:
-        overrides["ops_port"] = args.ops_port
-    settings = ProcessorSettings(**overrides)  # type: ignore[arg-type]
-    settings = with_bootstrap(settings, args.bootstrap)
-    configure_logging(f"processor-{settings.instance}", settings.log_level)
-    stop = threading.Event()
+    args = service.parser("payments processor", __doc__, instance=True).parse_args(argv)
+    settings, resolution = service.settings(ProcessorSettings, args)
+    service.setup_logging(f"processor-{settings.instance}", settings, resolution)
     ready = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    ops = OpsServer(settings.ops_host, settings.ops_port, ready.is_set).start()
-    log.info("ops endpoints on http://%s:%d", settings.ops_host, ops.port)
-    try:
+    with service.serve(settings, ready.is_set) as stop:
         build_runtime(settings, ready).run(stop)
-    finally:
-        ops.stop()
     return 0

@@ -18,6 +18,7 @@ class ProjectorSettings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     redis: RedisSettings = RedisSettings()
     group_id: str = "payments-projector"
+    log_level: str = "INFO"
     ops_host: str = "127.0.0.1"
     ops_port: int = Field(default=0, ge=0, le=65535, description="0 = any free port (logged at start)")
     batch_max_records: int = Field(default=500, ge=1)

@@ -10,24 +10,22 @@ Instances share the results partitions like processors do; run settlement on one
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import random
-import signal
 import threading
 import time
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from payments.observability import OpsServer, configure_logging
+from payments import service
 from payments.reconciler.policy import ReconcilePolicy
 from payments.reconciler.psp_lookup import PspReadClient
 from payments.reconciler.settlement_job import SettlementJob, SettlementSettings
 from payments.reconciler.sweeper import Handoff, Sweeper, SweeperDeps
 from payments.reconciler.tracking import TrackedCodec, TrackerTransformer
-from payments.settings import KafkaSettings, with_bootstrap
+from payments.settings import KafkaSettings
 from payments.streaming.producer import AsyncProducer
 from payments.streaming.runtime import ExactlyOnceRuntime
 from payments.streaming.settings import RuntimeSettings
@@ -138,25 +136,17 @@ def _io_thread(
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="payments reconciler")
-    parser.add_argument("--instance", type=int, help="stable instance ordinal (names the transactional id)")
-    parser.add_argument("--bootstrap", help="Kafka bootstrap servers")
-    parser.add_argument("--psp-url", help="base URL of the PSP")
-    parser.add_argument("--ops-port", type=int, help="port for /healthz /readyz /metrics (0 = any)")
+    parser = service.parser("payments reconciler", __doc__, instance=True)
+    parser.add_argument("--psp-url", help="base URL of the PSP (default: $PAYMENTS_PSP_URL, dev stack's)")
     args = parser.parse_args(argv)
-    overrides: dict[str, object] = {}
-    for name in ("instance", "psp_url", "ops_port"):
-        if getattr(args, name) is not None:
-            overrides[name] = getattr(args, name)
-    settings = ReconcilerSettings(**overrides)  # type: ignore[arg-type]
-    settings = with_bootstrap(settings, args.bootstrap)
-    configure_logging(f"reconciler-{settings.instance}", settings.log_level)
-    stop = threading.Event()
+    settings, resolution = service.settings(ReconcilerSettings, args, psp_url=args.psp_url)
+    service.setup_logging(f"reconciler-{settings.instance}", settings, resolution)
     ready = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    ops = OpsServer(settings.ops_host, settings.ops_port, ready.is_set).start()
-    log.info("ops endpoints on http://%s:%d; PSP at %s", settings.ops_host, ops.port, settings.psp_url)
+    with service.serve(settings, ready.is_set) as stop:
+        return _run(settings, stop, ready)
+
+
+def _run(settings: ReconcilerSettings, stop: threading.Event, ready: threading.Event) -> int:
     handoff = Handoff()
     io_failed = threading.Event()
     io = _io_thread(settings, handoff, stop, io_failed)
@@ -177,5 +167,4 @@ def main(argv: list[str]) -> int:
     finally:
         stop.set()
         io.join(15)
-        ops.stop()
     return 1 if io_failed.is_set() else 0

@@ -56,7 +56,9 @@ def test_audit_reads_the_discovered_stack(tmp_path: Path, kafka_settings: KafkaS
         text=True,
         timeout=120,
     )
-    assert f"kafka.bootstrap from {state_dir / 'stack.json'}" in proc.stderr, proc.stderr
+    assert f"kafka.bootstrap={kafka_settings.bootstrap} from {state_dir / 'stack.json'}" in proc.stderr, (
+        proc.stderr
+    )
     assert f"results={len(events)} " in proc.stdout, proc.stdout + proc.stderr
 
     # The environment beats the stack file: a bootstrap with nothing behind it fails, naming its source.
@@ -72,5 +74,5 @@ def test_audit_reads_the_discovered_stack(tmp_path: Path, kafka_settings: KafkaS
         text=True,
         timeout=120,
     )
-    assert "kafka.bootstrap from env" in proc.stderr
+    assert "kafka.bootstrap=127.0.0.1:1 from env" in proc.stderr
     assert proc.returncode != 0

@@ -136,8 +136,10 @@ def test_discover_settings_builds_the_settings(tmp_path: Path, monkeypatch: pyte
     assert settings.kafka.topics.ledger == "env.ledger"  # env beats the stack, and nested merges
     assert settings.redis.url == INFO.redis_url
     assert settings.ops_port == 9
-    assert "kafka.bootstrap from" in res.describe()
-    assert "stack.json" in res.describe()
+    assert f"kafka.bootstrap={INFO.bootstrap} from {tmp_path / '.devstack' / 'stack.json'}" in res.describe(
+        settings
+    )
+    assert "redis.url=" in res.describe(settings)
 
 
 def test_an_unreadable_stack_file_falls_back_to_defaults(tmp_path: Path) -> None:
@@ -147,3 +149,14 @@ def test_an_unreadable_stack_file_falls_back_to_defaults(tmp_path: Path) -> None
     settings, res = discover_settings(_Settings, cwd=tmp_path, env={})
     assert settings.kafka.bootstrap == KafkaSettings().bootstrap
     assert res.sources["kafka.bootstrap"] == "default"
+
+
+def test_describe_never_shows_a_redis_password() -> None:
+    class _WithSecret(_Settings):
+        pass
+
+    settings = _WithSecret(redis=RedisSettings(url="redis://user:hunter2@db:6379/0"))
+    res = resolve({"redis"}, {("redis", "url"): settings.redis.url}, {}, None)
+    text = res.describe(settings)
+    assert "hunter2" not in text
+    assert "redis.url=redis://user:***@db:6379/0 from flag" in text
