@@ -10,12 +10,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from payments import service
 from payments.processor.decide import Policy
+from payments.processor.retention import DEFAULT_RETENTION_MS, RetentionPruner
 from payments.processor.transformer import PaymentsTransformer, StateCodec
 from payments.settings import KafkaSettings
 from payments.streaming.runtime import ExactlyOnceRuntime
 from payments.streaming.settings import RuntimeSettings
 
 log = logging.getLogger(__name__)
+
+_DAY_MS = 24 * 3600 * 1000
 
 
 class ProcessorSettings(BaseSettings):
@@ -28,12 +31,22 @@ class ProcessorSettings(BaseSettings):
     # How long a payment or top-up may stay without a PSP outcome before the reconciler may expire it
     # (its hold is kept until then), in ms.
     operation_ttl_ms: int = Field(default=15 * 60 * 1000, ge=1000)
+    # An ended operation is forgotten (its changelog key tombstoned) this long after its last change, in
+    # ms: bounded state (processor/retention.py says why 35 days). It must exceed the gateway's idempotency
+    # retention (24 h) and the commands topic's retention; shorter values are for tests.
+    terminal_retention_ms: int = Field(default=DEFAULT_RETENTION_MS, ge=1000)
     ops_host: str = "127.0.0.1"
     ops_port: int = Field(default=0, ge=0)
     log_level: str = "INFO"
 
 
 def build_runtime(settings: ProcessorSettings, ready: threading.Event) -> ExactlyOnceRuntime:
+    if settings.terminal_retention_ms < _DAY_MS:
+        log.warning(
+            "terminal_retention_ms=%d is below the gateway's 24 h idempotency retention: a key retried "
+            "after that long would start a new operation",
+            settings.terminal_retention_ms,
+        )
     runtime_settings = settings.runtime.model_copy(
         update={"transactional_id": f"{settings.runtime.group_id}-{settings.instance}"}
     )
@@ -47,6 +60,7 @@ def build_runtime(settings: ProcessorSettings, ready: threading.Event) -> Exactl
         ),
         codec=StateCodec(),
         on_ready=ready.set,
+        pruner=RetentionPruner(settings.terminal_retention_ms),
     )
 
 

@@ -20,3 +20,6 @@ RESTORE_SECONDS = Histogram(
 )
 ASSIGNED = Gauge("stream_assigned_partitions", "Partitions currently owned", ["group"])
 STATE_KEYS = Gauge("stream_state_keys", "Keys held in memory", ["group"])
+PRUNED = Counter(
+    "stream_pruned_keys_total", "State keys deleted (tombstoned) past their retention", ["group"]
+)

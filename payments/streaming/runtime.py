@@ -1,4 +1,4 @@
-"""The exactly-once consume-transform-produce loop (DESIGN §5).
+"""The exactly-once consume-transform-produce loop (docs/design.md §5).
 
 Per batch: begin -> transform each record (outputs + state writes) -> changelog records for the batch's
 dirty keys (explicit partition = input partition) -> input offsets into the transaction with the consumer's
@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import NoReturn
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -30,6 +30,16 @@ log = logging.getLogger(__name__)
 # Called between batches (no transaction open) with a read-only view of every owned partition's state:
 # partition -> key -> value. It must copy what it needs before returning, and must not block for long.
 Punctuator = Callable[[Mapping[int, Mapping[str, object]]], None]
+
+# Called between batches with one owned partition's state and the wall clock (ms since the epoch): the keys
+# whose state has outlived its retention. The runtime deletes them in a transaction of its own (tombstones
+# on the changelog), so that memory and restore time stay bounded as history accumulates. Pure: it must not
+# modify the state it is shown.
+Pruner = Callable[[Mapping[str, object], int], Iterable[str]]
+
+
+def _wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 class _Abort(Exception):
@@ -49,6 +59,8 @@ class ExactlyOnceRuntime:
         on_ready: Callable[[], None] | None = None,
         punctuator: Punctuator | None = None,
         punctuate_interval_s: float = 1.0,
+        pruner: Pruner | None = None,
+        clock_ms: Callable[[], int] = _wall_clock_ms,
     ) -> None:
         self._client_config = client_config
         self._s = settings
@@ -59,6 +71,8 @@ class ExactlyOnceRuntime:
         self._on_ready = on_ready
         self._punctuator = punctuator
         self._punctuate_interval_s = punctuate_interval_s
+        self._pruner = pruner
+        self._clock_ms = clock_ms
         self._stores: dict[int, PartitionStore] = {}
         self._watchdog = Watchdog(settings.stuck_margin_s)
         self._labels = {"group": settings.group_id}
@@ -85,7 +99,8 @@ class ExactlyOnceRuntime:
                 "session.timeout.ms": settings.session_timeout_ms,
                 # No static membership (group.instance.id): with cooperative-sticky, a warm restart of
                 # several static members left one of them subscribed but never assigned (half the
-                # partitions unowned). Dynamic membership plus KIP-447 fencing is what DESIGN §5 relies on.
+                # partitions unowned). Dynamic membership plus KIP-447 fencing is what
+                # docs/design.md §5 relies on.
             }
         )
 
@@ -102,6 +117,7 @@ class ExactlyOnceRuntime:
         if self._on_ready:
             self._on_ready()
         next_punctuation = time.monotonic()
+        next_prune = time.monotonic() + self._s.prune_interval_s
         try:
             while not stop.is_set():
                 msgs = self._consumer.consume(
@@ -113,6 +129,9 @@ class ExactlyOnceRuntime:
                 if self._punctuator is not None and time.monotonic() >= next_punctuation:
                     self._punctuator({p: s.data for p, s in self._stores.items()})
                     next_punctuation = time.monotonic() + self._punctuate_interval_s
+                if self._pruner is not None and time.monotonic() >= next_prune:
+                    self._prune(self._pruner)
+                    next_prune = time.monotonic() + self._s.prune_interval_s
         finally:
             self._close()
 
@@ -205,6 +224,70 @@ class ExactlyOnceRuntime:
         metrics.BATCH_RECORDS.labels(**self._labels).observe(len(records))
         metrics.BATCH_SECONDS.labels(**self._labels).observe(time.monotonic() - started)
         self._update_gauges()
+
+    # -- pruning ---------------------------------------------------------------------------------------
+
+    def _prune(self, pruner: Pruner) -> None:
+        """Delete what ``pruner`` names, at most ``prune_max_keys`` a round, in one transaction.
+
+        The transaction also re-sends each pruned partition's committed input offset with the consumer's
+        group metadata: progress does not move, but a zombie that lost the partition is fenced (KIP-447)
+        exactly as for a batch, so it can never tombstone state that another instance now owns."""
+        now = self._clock_ms()
+        batch = BatchState()
+        budget = self._s.prune_max_keys
+        for store in self._stores.values():
+            if budget <= 0:
+                break
+            expired = [key for key, _ in zip(pruner(store.data, now), range(budget), strict=False)]
+            if not expired:
+                continue
+            access = batch.access(store)
+            for key in expired:
+                access.delete(key)
+            budget -= len(expired)
+        dirty = list(batch.dirty())
+        if not dirty:
+            return
+        partitions = sorted({partition for partition, _, _ in dirty})
+        try:
+            committed = self._consumer.committed(
+                [TopicPartition(self._input, p) for p in partitions], timeout=self._s.call_timeout_s
+            )
+        except KafkaException as exc:
+            log.warning("pruning skipped, committed offsets unavailable: %s", exc)
+            batch.rollback()
+            return
+        offsets = [tp for tp in committed if tp.offset >= 0]
+        fenced = {tp.partition for tp in offsets}
+        if fenced != set(partitions):
+            # No committed offset means nothing to fence with; such a partition has processed nothing
+            # since it was created, so it has nothing old to prune either. Keep its keys until it has.
+            batch.rollback()
+            batch = BatchState()
+            for partition, key, _ in dirty:
+                if partition in fenced:
+                    batch.access(self._stores[partition]).delete(key)
+            dirty = list(batch.dirty())
+            if not dirty:
+                return
+        try:
+            self._txn(self._producer.begin_transaction)
+            for partition, key, _ in dirty:
+                self._produce(self._changelog, key.encode(), None, partition=partition)
+            self._txn(
+                lambda: self._producer.send_offsets_to_transaction(
+                    offsets, self._consumer.consumer_group_metadata(), self._s.call_timeout_s
+                ),
+                guard=("send_offsets_to_transaction", self._s.call_timeout_s),
+            )
+            self._commit()
+        except _Abort:
+            self._abort(batch, {})
+            return
+        metrics.PRUNED.labels(**self._labels).inc(len(dirty))
+        self._update_gauges()
+        log.info("pruned %d state keys past their retention", len(dirty))
 
     def _produce(self, topic: str, key: bytes, value: bytes | None, partition: int = -1) -> None:
         # partition=-1 lets the configured murmur2_random partitioner pick, as every producer must.

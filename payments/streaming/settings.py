@@ -25,6 +25,10 @@ class RuntimeSettings(BaseModel):
     # stuck_margin_s past it ends the process (watchdog.py).
     call_timeout_s: float = Field(default=30.0, gt=0)
     stuck_margin_s: float = Field(default=15.0, gt=0)
+    # With a pruner (the processor's retention of ended operations), how often it runs between batches
+    # and how many keys one pruning transaction deletes at most (the rest wait for the next round).
+    prune_interval_s: float = Field(default=60.0, gt=0)
+    prune_max_keys: int = Field(default=10_000, ge=1)
 
     @model_validator(mode="after")
     def _timeouts_are_ordered(self) -> RuntimeSettings:
