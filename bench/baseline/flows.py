@@ -75,7 +75,7 @@ class Answer:
 
 class Refused(Exception):
     """A 4xx before any side effect: the transaction (and with it the key's claim) is rolled back, so the
-    answer is not stored, as DESIGN §4 asks of validation failures."""
+    answer is not stored, as docs/design.md §4 asks of validation failures."""
 
     def __init__(self, answer: Answer) -> None:
         super().__init__(answer.status)

@@ -1,4 +1,4 @@
-"""Invariant checks of DESIGN §3 over what the topics say. Pure: the caller reads the topics.
+"""Invariant checks of docs/design.md §3 over what the topics say. Pure: the caller reads the topics.
 
 Covers invariants 1 (ledger balances), 2 (available never below -overdraft), 3 (one ledger posting per
 PSP success and none without — three-way when the PSP's own log is given), 6 (terminal states monotone),

@@ -1,5 +1,5 @@
 """``payments audit``: read the results, ledger and changelog topics (read_committed) and check the
-invariants of DESIGN §3 that they can show. Prints a report; exits 1 on any violation."""
+invariants of docs/design.md §3 that they can show. Prints a report; exits 1 on any violation."""
 
 from __future__ import annotations
 

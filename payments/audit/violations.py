@@ -1,4 +1,5 @@
-"""One broken invariant, found by a check; ``invariant`` is its number in DESIGN §3 (0 = state agreement)."""
+"""One broken invariant, found by a check; ``invariant`` is its number in docs/design.md §3
+(0 = state agreement)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Judging one run from the evidence: what clients were told, what readers saw, the topics' operations
 and the PSP's own log. Pure.
 
-The topic-level invariants (1, 2, 3, 6, 7, 9, 10, 11, 12 of DESIGN §3) come from ``payments.audit``;
+The topic-level invariants (1, 2, 3, 6, 7, 9, 10, 11, 12 of docs/design.md §3) come from ``payments.audit``;
 this module adds what only the clients can show: invariant 4 (idempotent replays), 5 (a final decline
 never flips), 2 and 10 as the HTTP API showed them, 8 (refunds) against the PSP's log, and three client
 checks: an acknowledged operation is never lost, no operation exists that no client asked for (a
@@ -20,7 +20,7 @@ from payments.chaos.model import Attempt, OpKind, Plan, PlannedOp, Read, Told
 from payments.gateway.idempotency_keys import derive_payment_id, derive_top_up_id
 from payments.schemas.state import Operation, OperationKind, OperationStatus
 
-# Checks beyond DESIGN §3's numbered invariants, reported by name.
+# Checks beyond docs/design.md §3's numbered invariants, reported by name.
 ACK_LOST = "acknowledged_not_lost"
 PHANTOM = "no_phantom_or_double"
 WRONG_ANSWER = "no_wrong_refusal"

@@ -11,7 +11,7 @@ class ChaosSettings(BaseSettings):
 
     partitions: int = Field(default=4, ge=1)  # per topic; two processors share them
     processors: int = Field(default=2, ge=1, le=2)  # TARGETS names processor-0 and processor-1
-    # The operation deadline (DESIGN §2 step 6). Short, so that invariant 9 is judged within a run.
+    # The operation deadline (docs/design.md §2 step 6). Short, so that invariant 9 is judged within a run.
     operation_ttl_ms: int = Field(default=30_000, ge=5_000)
     expire_grace_ms: int = Field(default=8_000, ge=1_000)  # above the psp-caller's call time-out
     psp_call_timeout_s: float = Field(default=3.0, gt=0)

@@ -1,4 +1,4 @@
-"""A real single-node Apache Kafka broker for development and tests (DESIGN.md §7).
+"""A real single-node Apache Kafka broker for development and tests (docs/design.md §7).
 
 The broker's jars come from Maven Central through ``mvn`` (see ``pom.xml`` beside this file) into a cache
 folder outside the work tree; the broker runs in KRaft combined mode (broker and controller in one JVM) on

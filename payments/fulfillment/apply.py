@@ -3,7 +3,7 @@
 No Kafka, no SQLite, no clock. ``store`` loads ``last_seq`` for a batch's accounts, calls ``plan_batch`` and
 writes the plan in one transaction together with the Kafka offsets.
 
-Contract relied on (DESIGN §2): for ``read_committed`` consumers every state change appears on
+Contract relied on (docs/design.md §2): for ``read_committed`` consumers every state change appears on
 ``payments.results`` exactly once, in per-account order, with ``seq`` dense per account starting at 1.
 So for an account whose highest applied ``seq`` is ``last``:
 

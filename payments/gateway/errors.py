@@ -59,7 +59,8 @@ class InvalidQuery(GatewayError):
 class ReadModelRebuilding(GatewayError):
     """The read model is incomplete: Redis lost it (a restart without persistence, ``FLUSHALL``) and the
     projector is rebuilding it from Kafka. 503 with ``Retry-After`` rather than a read that would show an
-    existing account as absent (404) or an older version than one already shown (DESIGN invariant 10)."""
+    existing account as absent (404) or an older version than one already shown
+    (docs/design.md invariant 10)."""
 
     def __init__(self) -> None:
         super().__init__(

@@ -1,4 +1,5 @@
-"""A payment-service-provider simulator over HTTP (DESIGN §6), for the dev stack, tests and benchmarks.
+"""A payment-service-provider simulator over HTTP (docs/design.md §6), for the dev stack, tests and
+benchmarks.
 
 Run it with ``payments psp-sim --port 8090 [--seed 7] [--webhook-url URL --webhook-secret whsec_...]``.
 

@@ -114,7 +114,7 @@ def create_app(settings: PspSimSettings, *, clock: Clock | None = None) -> FastA
 
     app = FastAPI(
         title="PSP simulator",
-        description="A payment-service provider with injectable faults (DESIGN §6).",
+        description="A payment-service provider with injectable faults (docs/design.md §6).",
         version="1",
         lifespan=lifespan,
     )

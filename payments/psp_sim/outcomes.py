@@ -14,7 +14,7 @@ class Outcome:
     failure_code: str | None = None
 
 
-# The public test surface (DESIGN §6): users' suites depend on these names; add, never rename.
+# The public test surface (docs/design.md §6): users' suites depend on these names; add, never rename.
 CARD_TOKENS: dict[str, Outcome] = {
     "tok_ok": Outcome("succeeded"),
     "tok_declined": Outcome("failed", "card_declined"),

@@ -21,7 +21,7 @@ class ErrorCode(StrEnum):
     # the operation as ``psp_failure_code``.
     PSP_DECLINED = "psp_declined"
     # No PSP outcome arrived before the operation's deadline and the PSP had no record of it: the hold is
-    # released (DESIGN §2 step 6). A late PSP execution is caught as a discrepancy, never as new money.
+    # released (docs/design.md §2 step 6). A late PSP execution is a discrepancy, never new money.
     OPERATION_EXPIRED = "operation_expired"
     # The PSP reported an outcome that contradicts a terminal state we already published.
     PSP_DISCREPANCY = "psp_discrepancy"

@@ -1,4 +1,4 @@
-"""An asyncio at-least-once consumer: many handlers in flight, offsets committed in order (DESIGN §5).
+"""An asyncio at-least-once consumer: many handlers in flight, offsets committed in order (docs/design.md §5).
 
 Contract with the handler: ``await handler(record)`` returning means the record's effects are durable, and
 only then may its offset be committed. A handler may run more than once for one record (after a crash or a

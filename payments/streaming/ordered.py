@@ -1,4 +1,4 @@
-"""Ordered offset commits for a consumer whose records finish out of order (DESIGN §5, psp-caller).
+"""Ordered offset commits for a consumer whose records finish out of order (docs/design.md §5, psp-caller).
 
 Records of one partition are dispatched in offset order but complete in any order. The only offset that is
 safe to commit is the one after the *contiguous prefix* of completed records: committing past a record

@@ -196,7 +196,7 @@ def only(d: Decision) -> ResultEvent:
 
 
 def check_invariants(m: Model) -> None:
-    """The invariants of DESIGN §3 that a single account's decision history must satisfy."""
+    """The invariants of docs/design.md §3 that a single account's decision history must satisfy."""
     acct, results, ledger = m.acct, m.results, m.ledger
     # 1: the sum over all ledger accounts (clearing and suspense included) is zero.
     assert sum(m.balances().values()) == 0

@@ -1,15 +1,15 @@
 """decide() driven by random command sequences, checked against an independent reference model.
 
-The reference model below is plain ints, strings and dicts. It restates the account and PSP rules (DESIGN
-§1, §2 steps 3-6 and the ``psp_flow`` docstring) without calling into decide()'s helpers: open once;
-members; adjustments, payments and top-ups deduped by id, a reused id with another payload recorded and
-never applied; a payment holds funds and asks for one transfer, a top-up asks for one charge; PSP outcomes
-(duplicated, reordered, contradicting) and expiries move an operation monotonically, and a PSP success
-after the operation ended otherwise is posted once to suspense.
+The reference model below is plain ints, strings and dicts. It restates the account and PSP rules
+(docs/design.md §1, §2 steps 3-6 and the ``psp_flow`` docstring) without calling into decide()'s helpers:
+open once; members; adjustments, payments and top-ups deduped by id, a reused id with another payload
+recorded and never applied; a payment holds funds and asks for one transfer, a top-up asks for one charge;
+PSP outcomes (duplicated, reordered, contradicting) and expiries move an operation monotonically, and a
+PSP success after the operation ended otherwise is posted once to suspense.
 
 Commands flow through a ``Partition`` that stores state the way the processor does (accounts by id,
 operations by id alone, for every account of the partition). After every step the machine checks
-decide()'s state and outputs against the reference, plus the invariants of DESIGN §3 that must hold
+decide()'s state and outputs against the reference, plus the invariants of docs/design.md §3 that must hold
 whatever the model says: 1, 2, 3 (per operation), 6, 7, 10, 11, 12 and one PSP request per PSP operation.
 """
 
