@@ -26,6 +26,7 @@ from payments.gateway.idempotency import IdempotencyStore
 from payments.gateway.metrics import GatewayMetrics
 from payments.gateway.middleware import MetricsMiddleware
 from payments.gateway.openapi import API_DESCRIPTION, API_VERSION, install_openapi
+from payments.gateway.pan_guard import CardNumberGuard
 from payments.gateway.problems import install_problem_handlers
 from payments.gateway.publisher import CommandPublisher
 from payments.gateway.ratelimit import RateLimiter
@@ -123,6 +124,7 @@ def create_app(
     install_problem_handlers(app, retry_after_s=settings.retry_after_s)
     install_openapi(app)
     install_docs(app)
+    app.add_middleware(CardNumberGuard)  # inside the metrics middleware, so refusals are counted
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     for module in (accounts, members, payments, top_ups, ledger, webhooks, ops):
         app.include_router(module.router)

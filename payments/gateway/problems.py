@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from payments.gateway.errors import GatewayError, InvalidQuery
-from payments.schemas.api import Problem
+from payments.schemas.api import CARD_NUMBER_ERROR, Problem
 from payments.schemas.errors import ErrorCode, PaymentsError
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,7 @@ PROBLEM_JSON = "application/problem+json"
 STATUS: dict[ErrorCode, int] = {
     ErrorCode.VALIDATION_ERROR: 422,
     ErrorCode.MALFORMED_JSON: 400,
+    ErrorCode.CARD_NUMBER_NOT_ALLOWED: 422,
     ErrorCode.UNAUTHENTICATED: 401,
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.NOT_A_MEMBER: 403,
@@ -55,6 +56,7 @@ STATUS: dict[ErrorCode, int] = {
 TITLES: dict[ErrorCode, str] = {
     ErrorCode.VALIDATION_ERROR: "The request is invalid",
     ErrorCode.MALFORMED_JSON: "The body is not valid JSON",
+    ErrorCode.CARD_NUMBER_NOT_ALLOWED: "Card numbers are not accepted",
     ErrorCode.UNAUTHENTICATED: "Missing or invalid API key",
     ErrorCode.FORBIDDEN: "Not allowed for this role",
     ErrorCode.NOT_A_MEMBER: "Not a member of the account",
@@ -173,6 +175,14 @@ def install_problem_handlers(app: FastAPI, *, retry_after_s: int) -> None:
         if any(e["type"] == "json_invalid" for e in errors):
             return problem_response(
                 ErrorCode.MALFORMED_JSON, "the request body is not valid JSON", instance=request.url.path
+            )
+        card = [e for e in errors if e["type"] == CARD_NUMBER_ERROR]
+        if card:  # only the card error: the others may be about the same field (never its value, though)
+            return problem_response(
+                ErrorCode.CARD_NUMBER_NOT_ALLOWED,
+                "card numbers are not accepted; send a payment-method token (tok_...)",
+                instance=request.url.path,
+                extensions={"errors": card},
             )
         # Only the query string wrong (e.g. ?limit=0): a malformed request, 400; a bad body or path, 422.
         in_query = all(e["loc"][:1] == ["query"] for e in errors)

@@ -10,12 +10,18 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from payments.schemas.commands import Identifier
 from payments.schemas.errors import ErrorCode
 from payments.schemas.money import Currency, NonNegativeAmount, PositiveAmount, SignedAmount
+from payments.schemas.pan import find_card_number
 from payments.schemas.psp import PaymentMethodToken
+
+# The pydantic error type of a card number in a request body; the HTTP edge answers it as
+# ``card_number_not_allowed``.
+CARD_NUMBER_ERROR = "card_number_not_allowed"
 
 
 def _non_zero(amount: int) -> int:
@@ -37,6 +43,20 @@ _TOP_UP_ID = "top_7c1d2e3f4a5b6c7d8e9f0a1b2c"
 
 class _Request(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_card_numbers(cls, data: Any) -> Any:
+        # Every string of the body (values, keys, list items, unknown fields too) before any field is
+        # validated, so a card number is refused as such and no other error can echo it.
+        loc = find_card_number(data)
+        if loc is not None:
+            raise PydanticCustomError(
+                CARD_NUMBER_ERROR,
+                "a card number is not accepted here (in {field}); send a payment-method token",
+                {"field": ".".join(str(p) for p in loc) or "the body"},
+            )
+        return data
 
 
 class OpenAccountRequest(_Request):

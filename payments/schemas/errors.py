@@ -9,6 +9,9 @@ from enum import StrEnum
 class ErrorCode(StrEnum):
     VALIDATION_ERROR = "validation_error"
     MALFORMED_JSON = "malformed_json"
+    # A card number (PAN) in a request field, path or query: refused before anything is stored, published
+    # or logged (payments.schemas.pan). Card data enters only as a PSP token (``tok_...``).
+    CARD_NUMBER_NOT_ALLOWED = "card_number_not_allowed"
     UNAUTHENTICATED = "unauthenticated"
     FORBIDDEN = "forbidden"
     NOT_A_MEMBER = "not_a_member"
