@@ -36,11 +36,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schemas": ("payments.schemas.export", "write or check the JSON Schemas of every message"),
     "bench": ("bench.cli", "run the benchmarks in bench/ (see bench/README.md)"),
     "seed": ("payments.gateway.seed", "create API keys and the demo account"),
+    "keys": ("payments.gateway.keys_cli", "create, list, revoke and rotate API keys"),
     "chaos": (
         "payments.chaos.main",
         "seeded fault-injection runs against the real stack; exit 1 on violation",
     ),
-    "audit": ("payments.audit.main", "check the invariants of DESIGN §3 on the topics; exit 1 on violation"),
+    "audit": ("payments.audit.main", "check docs/design.md §3 on the topics; exit 1 on violation"),
 }
 
 

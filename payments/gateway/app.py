@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from payments.gateway.auth import Authenticator
+from payments.gateway.auth import Authenticator, RevocationListener
 from payments.gateway.docs_ui import install_docs
 from payments.gateway.idempotency import IdempotencyStore
 from payments.gateway.metrics import GatewayMetrics
@@ -84,10 +84,13 @@ def create_app(
         ).start()
         waiter = ResultWaiter(redis, recheck_s=settings.wait_recheck_s)
         await waiter.start()
+        auth = Authenticator(redis, fresh_s=settings.principal_cache_s, stale_s=settings.principal_stale_s)
+        revocations = RevocationListener(redis, auth)  # `payments keys revoke` reaches this gateway
+        await revocations.start()
         app.state.services = GatewayServices(
             settings=settings,
             redis=redis,
-            auth=Authenticator(redis, fresh_s=settings.principal_cache_s, stale_s=settings.principal_stale_s),
+            auth=auth,
             idempotency=IdempotencyStore(
                 redis, lease_s=settings.inflight_lease_s, retention_s=settings.idempotency_retention_s
             ),
@@ -107,6 +110,7 @@ def create_app(
         try:
             yield
         finally:
+            await revocations.stop()
             await waiter.stop()
             await asyncio.to_thread(publisher.close)
             await redis.aclose()

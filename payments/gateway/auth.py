@@ -4,15 +4,28 @@ Keys are random (``pk_`` + 32 url-safe characters) and stored only as ``apikey:<
 principal ``{"user_id": ..., "role": "admin"|"member"}``, so a Redis dump does not leak usable keys and a
 fast hash is enough (the keys have ~190 bits of entropy; nothing to brute-force).
 
-Principals are cached in process memory: fresh for ``principal_cache_s`` (revoking a key therefore takes
-effect within that time), and served stale for up to ``principal_stale_s`` while Redis is unreachable so
-that intake keeps working in degraded mode for recently seen clients. Unknown keys are never cached.
+Principals are cached in process memory: fresh for ``principal_cache_s``, and served stale for up to
+``principal_stale_s`` while Redis is unreachable so that intake keeps working in degraded mode for
+recently seen clients. Unknown keys are never cached. A key with a Redis TTL (a rotated key in its grace
+period, ``payments.gateway.keys``) is never served from the cache past that TTL, stale or not.
+
+Revocation (``payments keys revoke``/``rotate``) reaches running gateways through :class:`RevocationListener`:
+the key's hash is published on :data:`REVOKED_CHANNEL` and every subscribed gateway drops it from its
+cache, so the next request re-reads Redis: in practice within milliseconds. A message published while a
+gateway was not subscribed (starting, or reconnecting to Redis) is lost, as pub/sub keeps nothing; the
+cache entry then lives out its ``principal_cache_s`` (60 s by default), which is the documented upper
+bound. The cache is deliberately not cleared on (re)subscription: right after Redis lost its data the
+cached principals are what keeps clients authenticated until the keys are provisioned again. A gateway
+cut off from Redis cannot learn of any revocation and serves what it cached (``principal_stale_s``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -30,6 +43,9 @@ log = logging.getLogger(__name__)
 
 KEY_PREFIX = "pk_"
 _CACHE_MAX_ENTRIES = 10_000
+# Channel on which the sha256 hex of a revoked or rotated key is published (``payments.gateway.keys``).
+REVOKED_CHANNEL = "apikeys:revoked"
+_RECONNECT_BACKOFF_S = (0.1, 0.5, 1.0, 2.0)
 
 
 class Role(StrEnum):
@@ -77,7 +93,12 @@ class Authenticator:
         self._fresh_s = fresh_s
         self._stale_s = stale_s
         self._now = monotonic
-        self._cache: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        # digest -> (principal, monotonic time it was read, monotonic time its Redis TTL ends or inf)
+        self._cache: OrderedDict[str, tuple[Principal, float, float]] = OrderedDict()
+
+    def forget(self, digest: str) -> None:
+        """Drop one key's cached principal (it was revoked or rotated)."""
+        self._cache.pop(digest, None)
 
     async def authenticate(self, api_key: str | None) -> Principal:
         if api_key is None:
@@ -85,10 +106,16 @@ class Authenticator:
         digest = hash_key(api_key)
         cached = self._cache.get(digest)
         now = self._now()
+        if cached is not None and now >= cached[2]:
+            cached = None  # past its TTL: Redis has deleted it, whatever Redis can tell us right now
         if cached is not None and now - cached[1] < self._fresh_s:
             return cached[0]
         try:
-            raw = await self._redis.get(f"apikey:{digest}")
+            # One round trip either way; PTTL is -1 for a key without expiry (the usual case).
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.get(f"apikey:{digest}")
+            pipe.pttl(f"apikey:{digest}")
+            raw, pttl = await pipe.execute()
         except RedisError as exc:
             if cached is not None and now - cached[1] < self._stale_s:
                 log.warning("redis unreachable (%s); serving a cached principal", type(exc).__name__)
@@ -102,8 +129,68 @@ class Authenticator:
         except ValidationError as exc:
             log.error("apikey:%s... holds an invalid principal", digest[:12])
             raise unauthenticated() from exc
-        self._cache[digest] = (principal, now)
+        expires = now + pttl / 1000 if isinstance(pttl, int) and pttl >= 0 else math.inf
+        self._cache[digest] = (principal, now, expires)
         self._cache.move_to_end(digest)
         while len(self._cache) > _CACHE_MAX_ENTRIES:
             self._cache.popitem(last=False)
         return principal
+
+
+class RevocationListener:
+    """Subscribes to :data:`REVOKED_CHANNEL` and makes ``auth`` forget what it announces (a background task
+    per gateway process, like ``waiter.ResultWaiter``; see the module docstring for what it cannot see)."""
+
+    def __init__(self, redis: Redis, auth: Authenticator) -> None:
+        self._redis = redis
+        self._auth = auth
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.subscribed = False
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen(), name="apikey-revocations")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._task is None:
+            return
+        # As in ResultWaiter.stop: redis-py may swallow one cancellation inside get_message's time-out.
+        for _ in range(100):
+            self._task.cancel()
+            done, _ = await asyncio.wait({self._task}, timeout=0.2)
+            if done:
+                break
+        with contextlib.suppress(asyncio.CancelledError):
+            if self._task.done():
+                self._task.result()
+        self._task = None
+
+    async def _listen(self) -> None:
+        attempt = 0
+        while not self._stopping:
+            pubsub = self._redis.pubsub()
+            try:
+                await pubsub.subscribe(REVOKED_CHANNEL)
+                while not self._stopping:
+                    msg = await pubsub.get_message(ignore_subscribe_messages=False, timeout=1.0)
+                    if msg is None:
+                        continue
+                    if msg["type"] == "subscribe":
+                        self.subscribed = True
+                        attempt = 0
+                    elif msg["type"] == "message":
+                        self._auth.forget(bytes(msg["data"]).decode())
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                self.subscribed = False
+                delay = _RECONNECT_BACKOFF_S[min(attempt, len(_RECONNECT_BACKOFF_S) - 1)]
+                attempt += 1
+                log.warning(
+                    "API-key revocations unavailable (%s); retrying in %.1fs", type(exc).__name__, delay
+                )
+                await asyncio.sleep(delay)
+            finally:
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # unannotated in redis-py
