@@ -5,8 +5,8 @@
     payments keys revoke KEY_ID
     payments keys rotate KEY_ID [--grace-s 3600]
 
-Redis is ``--redis-url``, else ``$PAYMENTS_REDIS__URL``, else redis://127.0.0.1:6379/0. Keys are named by
-their key id (``list`` shows it; any unique prefix of 8+ characters works), never by the key itself.
+Redis is ``--redis-url``, else ``$PAYMENTS_REDIS__URL``, else the running dev stack's (``.devstack/``),
+else redis://127.0.0.1:6379/0. Keys are named by their key id (``list`` shows it; any unique prefix of 8+ characters works), never by the key itself.
 
 A new key (``create``, ``rotate``) is printed once, alone on stdout, so that it can be piped into a
 secret store; everything else goes to stderr. No full key is ever printed again or logged: Redis keeps
@@ -22,15 +22,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from payments.devstack.discovery import discover_settings
 from payments.gateway.auth import Role, hash_key
 from payments.gateway.keys import KeyInfo, UnknownKey, create_api_key, key_id, list_keys, revoke, rotate
 from payments.settings import RedisSettings
+
+
+class _KeysSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PAYMENTS_", env_nested_delimiter="__", frozen=True, extra="ignore"
+    )
+
+    redis: RedisSettings = RedisSettings()
 
 
 def _describe(info: KeyInfo) -> str:
@@ -68,9 +77,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="payments keys", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("PAYMENTS_REDIS__URL", RedisSettings().url), help="Redis URL"
-    )
+    parser.add_argument("--redis-url", help="default: $PAYMENTS_REDIS__URL, else the running dev stack's")
     sub = parser.add_subparsers(dest="command", required=True)
     create = sub.add_parser("create", help="a new key for a user; printed once on stdout")
     create.add_argument("--user", required=True)
@@ -83,6 +90,8 @@ def main(argv: list[str]) -> int:
     rot.add_argument("key_id")
     rot.add_argument("--grace-s", type=float, default=0.0, help="seconds the old key keeps working (0: none)")
     args = parser.parse_args(argv)
+    settings, _ = discover_settings(_KeysSettings, {"redis.url": args.redis_url})
+    args.redis_url = settings.redis.url
     try:
         return asyncio.run(_run(args))
     except (UnknownKey, ValueError) as exc:

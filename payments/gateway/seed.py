@@ -24,7 +24,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from redis.asyncio import Redis
 
 from payments.devstack.discovery import discover_settings
-from payments.gateway.auth import KEY_PREFIX, Principal, Role, apikey_redis_key
+from payments.gateway.keys import create_api_key as create_api_key  # also imported from here
 from payments.settings import RedisSettings
 
 DEMO_FUNDING = 100_000  # minor units: EUR 1,000.00
@@ -36,19 +36,6 @@ class _SeedSettings(BaseSettings):
     )
 
     redis: RedisSettings = RedisSettings()
-
-
-async def create_api_key(redis: Redis, user_id: str, role: str) -> str:
-    """Create a random API key for ``user_id`` with ``role`` ("admin" | "member") and return it.
-
-    Only the key's sha256 is stored; the returned key cannot be recovered later.
-    """
-    principal = Principal(user_id=user_id, role=Role(role))  # validates both before anything is written
-    api_key = KEY_PREFIX + secrets.token_urlsafe(24)
-    # NX: a (practically impossible) collision must not silently rebind another user's key.
-    if not await redis.set(apikey_redis_key(api_key), principal.model_dump_json(), nx=True):
-        raise RuntimeError("API key collision; try again")
-    return api_key
 
 
 async def _open_demo_account(gateway: str, admin_key: str, users: list[str], currency: str) -> str:

@@ -183,3 +183,14 @@ def test_cli_prints_a_new_key_once_and_never_again(
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert key not in logged
     assert new_key not in logged
+
+
+def test_cli_takes_redis_from_the_environment(
+    redis_db: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAYMENTS_DEVSTACK_DIR", "off")
+    monkeypatch.setenv("PAYMENTS_REDIS__URL", redis_db)
+    assert main(["create", "--user", "frank"]) == 0
+    key = capsys.readouterr().out.strip()
+    assert main(["list", "--user", "frank"]) == 0
+    assert key_id(hash_key(key)) in capsys.readouterr().out
