@@ -46,9 +46,14 @@ def not_a_member(account_id: str) -> GatewayError:
     return GatewayError(f"you are not a member of account {account_id}", code=ErrorCode.NOT_A_MEMBER)
 
 
-async def _load(services: GatewayServices, account_id: str) -> AccountSnapshot:
+def check_account_id(account_id: str) -> None:
+    """404 for an id that cannot name an account: commands only carry identifiers."""
     if not _ID.match(account_id):
-        raise not_found(account_id)  # cannot exist: commands only carry identifiers
+        raise not_found(account_id)
+
+
+async def _load(services: GatewayServices, account_id: str) -> AccountSnapshot:
+    check_account_id(account_id)
     snapshot = await services.read_model.account(account_id)
     if snapshot is None or not is_open(snapshot):
         raise not_found(account_id)

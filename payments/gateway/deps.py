@@ -8,17 +8,22 @@ declares principal → account → key gets 401 → 404/403 → 400 → 422 in t
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, cast
 
 from fastapi import Depends, Header, Path, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from payments.gateway import access
 from payments.gateway.auth import Principal
 from payments.gateway.errors import GatewayError
+from payments.gateway.idempotency import AccountCheck
 from payments.gateway.idempotency_keys import parse_idempotency_key
 from payments.gateway.prefer import parse_prefer_wait
 from payments.gateway.services import GatewayServices
+from payments.readmodel.layout import account_key
 from payments.schemas.errors import ErrorCode
 from payments.schemas.state import AccountSnapshot
 
@@ -125,3 +130,65 @@ async def check_rate_limit(principal: CurrentPrincipal, services: Services) -> N
 
 # Declare after the account dependency: requests refused with 404/403 do not spend tokens.
 RateLimited = Annotated[None, Depends(check_rate_limit)]
+
+
+@dataclass
+class IntakePrecheck:
+    """The membership pre-check of a payment or top-up, deferred so that it rides on the idempotency claim's
+    round trip (``AccountCheck``: the claim's Lua checks first and claims only if it passes).
+
+    The error order stays 401 → 404/403 → 400 → 422 → 409: ``get_intake_precheck`` runs the pre-check on
+    its own (one round trip, as ``MemberAccount`` does) whenever something would answer before the claim
+    (a missing key, an invalid body) or when the rate limiter is about to spend a token.
+    """
+
+    services: GatewayServices
+    principal: Principal
+    account_id: str
+    done: bool = False
+    account: AccountSnapshot | None = None  # what a stand-alone run found (None: skipped or not run)
+
+    async def run_alone(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.account = await access.intake_account(
+            self.services, self.principal, self.account_id, require_member=True
+        )
+
+    def for_claim(self, currency: str) -> AccountCheck | None:
+        """The check the claim must make (None once it ran on its own; then ``check_currency`` on
+        ``account``). Marks it done: the claim's evaluation is its one and only run."""
+        if self.done:
+            access.check_currency(self.account, currency)
+            return None
+        self.done = True
+        return AccountCheck(account_key(self.account_id), require_member=True, currency=currency)
+
+
+async def get_intake_precheck(
+    account_id: AccountId, principal: CurrentPrincipal, services: Services
+) -> AsyncIterator[IntakePrecheck]:
+    access.check_account_id(account_id)
+    precheck = IntakePrecheck(services, principal, account_id)
+    try:
+        yield precheck
+    except (GatewayError, RequestValidationError):
+        # Raised before the claim ran the pre-check (a 400 for the key, a 422 body, ...): a failing
+        # pre-check answers first, as it did when it was a dependency of its own.
+        await precheck.run_alone()
+        raise
+
+
+# A member's payment or top-up: the pre-check (404 / 403 / currency 400) folded into the claim.
+IntakeAccount = Annotated[IntakePrecheck, Depends(get_intake_precheck)]
+
+
+async def check_intake_rate_limit(precheck: IntakeAccount, services: Services) -> None:
+    if services.rate_limiter.enabled:
+        await precheck.run_alone()  # requests refused with 404/403 do not spend tokens
+        await services.rate_limiter.check(precheck.principal.user_id)
+
+
+# ``RateLimited`` for routes that declare ``IntakeAccount``.
+IntakeRateLimited = Annotated[None, Depends(check_intake_rate_limit)]

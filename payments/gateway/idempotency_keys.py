@@ -90,7 +90,22 @@ def key_digest(key: str) -> str:
 
 def redis_key(principal: str, key: str) -> str:
     """``idem:<principal>:<sha256(key)>`` — keys are scoped to the principal that sent them."""
-    return f"idem:{principal}:{key_digest(key)}"
+    return record_key(principal, key_digest(key))
+
+
+def record_key(principal: str, digest: str) -> str:
+    """``redis_key`` from the key's digest (``key_digest``)."""
+    return f"idem:{principal}:{digest}"
+
+
+def fresh_key_slot(principal: str, account_id: str, amount: int, currency: str, counterparty: str) -> str:
+    """``fk:<principal>:<hash>``: the slot of one logical payment's signature (principal, account, amount,
+    currency, payee or card token), where the fresh-key detection remembers which key last used it. Hashed:
+    the payee stays out of Redis key names; 128 bits keep distinct signatures apart."""
+    digest = hashlib.sha256(
+        "\0".join((principal, account_id, str(amount), currency, counterparty)).encode()
+    ).hexdigest()
+    return f"fk:{principal}:{digest[:32]}"
 
 
 def _derive(prefix: str, *parts: str) -> str:

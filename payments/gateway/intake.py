@@ -1,7 +1,10 @@
 """The shared path of every command-producing request: idempotency → publish → (wait) → answer → store.
 
-1. Claim the key (one Lua round trip): replay, 409 in flight and 422 mismatch end here. A new claim
-   also brings back the read model's record of the operation (``Submission.peek``) for step 2.
+1. Claim the key (one Lua round trip): for payments and top-ups the same evaluation first runs the
+   membership pre-check (404/403/currency 400; nothing is claimed if it fails) and watches for a retry
+   sent under a fresh key (``Payments-Warning``, never a refusal). Replay, 409 in flight and 422 mismatch
+   end here. A new claim also brings back the read model's record of the operation (``Submission.peek``)
+   for step 2.
 2. Look the operation up in the read model: if it is already there (the key's record expired or Redis
    lost it, but the operation is known) do not publish again; if it belongs to another payload, 422.
    (Membership changes skip this and always publish: the read model may show a state that an earlier,
@@ -28,9 +31,10 @@ from typing import Generic, TypeVar
 from fastapi.responses import Response
 from redis.exceptions import RedisError
 
-from payments.gateway import render
+from payments.gateway import access, render
 from payments.gateway.errors import GatewayError, IntakeUnavailable, ReadModelRebuilding
-from payments.gateway.idempotency import Claim, ClaimKind
+from payments.gateway.idempotency import AccountCheck, Claim, ClaimKind, FreshKeyCheck, Precheck
+from payments.gateway.idempotency_keys import fresh_key_slot
 from payments.gateway.prefer import preference_applied
 from payments.gateway.render import Answer, OperationCommand, replay_response
 from payments.gateway.services import GatewayServices
@@ -42,6 +46,13 @@ from payments.schemas.state import Operation
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# RFC 9111 obsoleted ``Warning``; this header keeps its warn-value syntax (299 = miscellaneous persistent
+# warning) so that tooling that parses one parses the other.
+FRESH_KEY_WARNING = (
+    "Payments-Warning",
+    '299 - "possible retry with a fresh Idempotency-Key: reuse the key of the first attempt"',
+)
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,10 @@ class Submission(Generic[T]):
     # The read-model hash ``lookup`` reads and how to parse its ``data``: given, step 2's first look rides
     # on step 1's Redis round trip (``IdempotencyStore.claim(peek=...)``) instead of needing its own.
     peek: Peek[T] | None = None
+    # The membership pre-check to run inside the claim (``deps.IntakePrecheck.for_claim``), and the
+    # fresh-key detection of a payment signature (``idempotency_keys.fresh_key_slot``).
+    account_check: AccountCheck | None = None
+    fresh: FreshKeyCheck | None = None
 
 
 def _reused() -> GatewayError:
@@ -82,10 +97,17 @@ def _reused() -> GatewayError:
 
 async def submit(services: GatewayServices, sub: Submission[T]) -> Response:
     claim: Claim | None = None  # no key, no record
+    extra: dict[str, str] = {}
     if sub.key is not None:
         peek = sub.peek.key if sub.peek is not None and sub.dedupe_by_read_model else None
-        claim = await services.idempotency.claim(sub.principal, sub.key, sub.fingerprint, peek=peek)
+        claim = await services.idempotency.claim(
+            sub.principal, sub.key, sub.fingerprint, peek=peek, account=sub.account_check, fresh=sub.fresh
+        )
+        _precheck_outcome(services, sub, claim)
         services.metrics.idempotency.labels(claim.kind.value).inc()
+        if claim.suspected_fresh_key:
+            services.metrics.suspected_fresh_key_retries.inc()
+            extra[FRESH_KEY_WARNING[0]] = FRESH_KEY_WARNING[1]
         if claim.kind is ClaimKind.REPLAY:
             assert claim.stored is not None
             return replay_response(claim.stored)
@@ -105,8 +127,34 @@ async def submit(services: GatewayServices, sub: Submission[T]) -> Response:
         raise
     if claim is not None:
         await services.idempotency.complete(claim, answer.stored())
-    extra = {"Preference-Applied": preference_applied(sub.wait_s or 0)} if sub.echo_preference else {}
+    if sub.echo_preference:
+        extra["Preference-Applied"] = preference_applied(sub.wait_s or 0)
     return answer.response(extra)
+
+
+def _precheck_outcome(services: GatewayServices, sub: Submission[T], claim: Claim) -> None:
+    """The pre-check folded into the claim: its refusals as errors, its skips in the metrics (as
+    ``access.intake_account`` counts them when it runs on its own)."""
+    check = sub.account_check
+    if check is None:
+        return
+    account_id = getattr(sub.command, "account_id", "")
+    match claim.precheck:
+        case Precheck.NOT_FOUND:
+            raise access.not_found(account_id)
+        case Precheck.NOT_A_MEMBER:
+            raise access.not_a_member(account_id)
+        case Precheck.CURRENCY_MISMATCH:
+            raise GatewayError(
+                f"the account is in {claim.account_currency or None}, not {check.currency}",
+                code=ErrorCode.CURRENCY_MISMATCH,
+            )
+        case Precheck.REBUILDING:
+            services.metrics.read_model_rebuilding.labels("membership_precheck").inc()
+        case Precheck.DEGRADED:
+            services.metrics.redis_degraded.labels("membership_precheck").inc()
+        case _:
+            pass
 
 
 async def _quiet_lookup(services: GatewayServices, sub: Submission[T]) -> T | None:
@@ -182,6 +230,9 @@ def operation_submission(
     fingerprint: str,
     cmd: OperationCommand,
     wait_s: int | None,
+    *,
+    account_check: AccountCheck | None = None,
+    fresh: FreshKeyCheck | None = None,
 ) -> Submission[Operation]:
     """A payment, top-up or adjustment: its result is the operation ``op:<command_id>`` in the read
     model."""
@@ -197,4 +248,17 @@ def operation_submission(
         render=lambda op: render.operation_answer(op, cmd, instance=instance),
         wait_s=wait_s,
         echo_preference=wait_s is not None,
+        account_check=account_check,
+        fresh=fresh,
     )
+
+
+def fresh_key_check(
+    services: GatewayServices, principal: str, account_id: str, amount: int, currency: str, counterparty: str
+) -> FreshKeyCheck | None:
+    """The fresh-key detection of a payment (``counterparty`` = payee) or top-up (card token); None = off."""
+    window_s = services.settings.fresh_key_window_s
+    if window_s <= 0:
+        return None
+    slot = fresh_key_slot(principal, account_id, amount, currency, counterparty)
+    return FreshKeyCheck(slot, window_ms=int(window_s * 1000))

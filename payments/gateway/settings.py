@@ -61,6 +61,14 @@ class GatewaySettings(BaseSettings):
     # HTTP keep-alive idle time-out (s); see gateway.main for why it must exceed the clients' own.
     keep_alive_s: int = Field(default=75, ge=1)
     retry_after_s: int = Field(default=1, ge=1)
+    # Worker processes serving the port (``payments gateway``), each with its own event loop, Redis pool and
+    # Kafka producer; None = one per core (``os.cpu_count()``). Nothing depends on which worker answers:
+    # idempotency records, rate-limit buckets and the read model live in Redis.
+    workers: int | None = Field(default=None, ge=1)
+    # A new payment or top-up repeating the principal, account, amount, currency and payee/card token of one
+    # made under another Idempotency-Key within this window (s) is counted and answered with a
+    # ``Payments-Warning`` header (a client making a fresh key per retry); never refused. 0 = off.
+    fresh_key_window_s: float = Field(default=10.0, ge=0)
 
     # PSP webhooks (Standard Webhooks): every ``whsec_<base64>`` secret currently accepted. Several during
     # a rotation: add the new one, let the PSP switch, then drop the old one. Empty = every webhook is

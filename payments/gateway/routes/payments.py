@@ -7,19 +7,19 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
-from payments.gateway import access, render
+from payments.gateway import render
 from payments.gateway.deps import (
     AccountId,
     CurrentPrincipal,
     IdempotencyKey,
-    MemberAccount,
+    IntakeAccount,
+    IntakeRateLimited,
     PreferWait,
-    RateLimited,
     Services,
 )
 from payments.gateway.errors import GatewayError
 from payments.gateway.idempotency_keys import derive_payment_id, request_fingerprint
-from payments.gateway.intake import operation_submission, submit
+from payments.gateway.intake import fresh_key_check, operation_submission, submit
 from payments.gateway.openapi import AUTH, INTAKE, READ, responses
 from payments.gateway.pages import DEFAULT_LIMIT, CursorParam, Limit, operations_page, readable_operation
 from payments.schemas.api import PaymentOut, PaymentPage, PaymentRequest
@@ -54,10 +54,10 @@ async def request_payment(
     request: Request,
     account_id: AccountId,
     principal: CurrentPrincipal,
-    account: MemberAccount,
+    precheck: IntakeAccount,
     key: IdempotencyKey,
     wait: PreferWait,
-    _limited: RateLimited,
+    _limited: IntakeRateLimited,
     body: PaymentRequest,
     services: Services,
 ) -> Response:
@@ -67,7 +67,6 @@ async def request_payment(
     the rejection's 4xx; or, if the PSP has not answered within N s, 202 with the current status
     (``reserved``: funds held, ``processing`` or ``unknown``). The payment id is derived from (caller,
     account, Idempotency-Key)."""
-    access.check_currency(account, body.currency)
     fingerprint = request_fingerprint("POST", PAYMENTS_ROUTE, account_id, body)
     cmd = RequestPayment(
         command_id=derive_payment_id(principal.user_id, account_id, key),
@@ -80,7 +79,11 @@ async def request_payment(
         principal=principal.user_id,
         fingerprint=fingerprint,
     )
-    sub = operation_submission(services, request.url.path, principal.user_id, key, fingerprint, cmd, wait)
+    sub = operation_submission(
+        services, request.url.path, principal.user_id, key, fingerprint, cmd, wait,
+        account_check=precheck.for_claim(body.currency),
+        fresh=fresh_key_check(services, principal.user_id, account_id, body.amount, body.currency, body.payee),
+    )  # fmt: skip
     return await submit(services, sub)
 
 

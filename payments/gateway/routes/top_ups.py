@@ -7,19 +7,19 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
-from payments.gateway import access, render
+from payments.gateway import render
 from payments.gateway.deps import (
     AccountId,
     CurrentPrincipal,
     IdempotencyKey,
-    MemberAccount,
+    IntakeAccount,
+    IntakeRateLimited,
     PreferWait,
-    RateLimited,
     Services,
 )
 from payments.gateway.errors import GatewayError
 from payments.gateway.idempotency_keys import derive_top_up_id, request_fingerprint
-from payments.gateway.intake import operation_submission, submit
+from payments.gateway.intake import fresh_key_check, operation_submission, submit
 from payments.gateway.openapi import AUTH, INTAKE, READ, responses
 from payments.gateway.pages import DEFAULT_LIMIT, CursorParam, Limit, operations_page, readable_operation
 from payments.schemas.api import TopUpOut, TopUpPage, TopUpRequest
@@ -54,10 +54,10 @@ async def request_top_up(
     request: Request,
     account_id: AccountId,
     principal: CurrentPrincipal,
-    account: MemberAccount,
+    precheck: IntakeAccount,
     key: IdempotencyKey,
     wait: PreferWait,
-    _limited: RateLimited,
+    _limited: IntakeRateLimited,
     body: TopUpRequest,
     services: Services,
 ) -> Response:
@@ -67,7 +67,6 @@ async def request_top_up(
     says why) or ``operation_expired``; the rejection's 4xx; or 202 with the current status (``processing``
     or ``unknown``) if the PSP has not answered in time. The top-up id is derived from (caller, account,
     Idempotency-Key)."""
-    access.check_currency(account, body.currency)
     fingerprint = request_fingerprint("POST", TOP_UPS_ROUTE, account_id, body)
     cmd = RequestTopUp(
         command_id=derive_top_up_id(principal.user_id, account_id, key),
@@ -79,7 +78,11 @@ async def request_top_up(
         principal=principal.user_id,
         fingerprint=fingerprint,
     )
-    sub = operation_submission(services, request.url.path, principal.user_id, key, fingerprint, cmd, wait)
+    sub = operation_submission(
+        services, request.url.path, principal.user_id, key, fingerprint, cmd, wait,
+        account_check=precheck.for_claim(body.currency),
+        fresh=fresh_key_check(services, principal.user_id, account_id, body.amount, body.currency, body.payment_method),
+    )  # fmt: skip
     return await submit(services, sub)
 
 
