@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> list[CallerResult]:
             trees.append(("other", Path(args.compare_tree)))
         for latency in args.latencies:
             n = args.requests if latency == 0 else args.requests_slow
-            for rnd in range(args.rounds):
+            for rnd in range(args.first_round, args.first_round + args.rounds):
                 # Alternate which tree goes first, so neither always meets a warmer broker.
                 order = trees if rnd % 2 == 0 else list(reversed(trees))
                 for name, tree in order:
@@ -221,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--in-flight", type=int, default=1000)
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--first-round", type=int, default=0, help="an odd number starts with the other tree")
     parser.add_argument("--timeout-s", type=float, default=60.0, help="per round")
     parser.add_argument("--out", help="write the results as JSON here")
     args = parser.parse_args(argv)
