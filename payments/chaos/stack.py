@@ -8,7 +8,6 @@ topics of its own, a flushed Redis, fresh API keys and its own service processes
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
 import sys
@@ -18,7 +17,6 @@ from pathlib import Path
 
 import httpx
 import redis
-from confluent_kafka.admin import AdminClient
 
 from payments.chaos.settings import ChaosSettings
 from payments.devstack.kafka import KafkaBroker
@@ -26,7 +24,7 @@ from payments.devstack.ports import free_port
 from payments.devstack.probe import wait_http_ok
 from payments.devstack.process import ChildProcess
 from payments.devstack.redis import RedisServer, ensure_redis_installed
-from payments.devstack.topics import create_topics
+from payments.devstack.topics import create_topics, delete_topics
 from payments.gateway.auth import KEY_PREFIX, Principal, Role, apikey_redis_key
 from payments.settings import KafkaSettings, TopicNames, kafka_env
 
@@ -260,7 +258,4 @@ class RunStack:
             child.stop(timeout_s=15)
 
     def delete_topics(self) -> None:
-        admin = AdminClient({"bootstrap.servers": self.infra.broker.bootstrap})
-        for future in admin.delete_topics(self.kafka.topics.all(), operation_timeout=30).values():
-            with contextlib.suppress(Exception):
-                future.result()
+        delete_topics(self.infra.broker.bootstrap, self.kafka.topics.all(), timeout_s=30)

@@ -4,12 +4,10 @@ whether they are terminal. Only used to know *when* to judge; the judging re-rea
 from __future__ import annotations
 
 import threading
-import uuid
-
-from confluent_kafka import Consumer, TopicPartition
 
 from payments.schemas.state import Operation, OperationKind, ResultEvent
 from payments.settings import KafkaSettings
+from payments.streaming.read import TopicReader
 
 
 class ResultsTail:
@@ -35,31 +33,22 @@ class ResultsTail:
             return pending, len(must_exist - self._ops.keys())
 
     def _loop(self) -> None:
-        topic = self._kafka.topics.results
-        c = Consumer(
-            {
-                **self._kafka.consumer_config(),
-                "group.id": f"chaos-tail-{uuid.uuid4().hex}",
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-                "auto.offset.reset": "earliest",
-                # Broker restarts are the point of the exercise; their connection errors are not news.
-                "log_level": 0,
-            }
+        # Broker restarts are the point of the exercise; their connection errors are not news.
+        reader = TopicReader(
+            self._kafka,
+            [self._kafka.topics.results],
+            name="chaos-tail",
+            overrides={"log_level": 0},
+            metadata_timeout_s=30,
         )
         try:
-            parts = c.list_topics(topic, timeout=30).topics[topic].partitions
-            c.assign([TopicPartition(topic, p, 0) for p in parts])
             while not self._stop.is_set():
-                for m in c.consume(1000, 0.2):
-                    if m.error() is not None:
-                        continue  # transient (a broker restart): librdkafka reconnects by itself
-                    value = m.value()
-                    if value is None:
+                for record in reader.poll(0.2):
+                    if record.value is None:
                         continue
-                    op = ResultEvent.model_validate_json(value).operation
+                    op = ResultEvent.model_validate_json(record.value).operation
                     if op is not None:
                         with self._lock:
                             self._ops[op.op_id] = op
         finally:
-            c.close()
+            reader.close()

@@ -60,6 +60,19 @@ def create_topics(bootstrap: str, settings: KafkaSettings, *, timeout_s: float =
     _wait_for_partitions(admin, names, settings.partitions, time.monotonic() + timeout_s)
 
 
+def delete_topics(bootstrap: str, names: list[str], *, timeout_s: float = 30.0) -> list[str]:
+    """Delete ``names`` (best effort: clean-up must not fail a run); returns those that could not be."""
+    config: dict[str, Any] = {"bootstrap.servers": bootstrap, "logger": _LOG}
+    admin = AdminClient(config)
+    failed = []
+    for name, future in admin.delete_topics(names, operation_timeout=timeout_s).items():
+        try:
+            future.result()
+        except Exception:
+            failed.append(name)
+    return failed
+
+
 def _check_compacted(admin: AdminClient, topic: str, timeout_s: float) -> None:
     resource = ConfigResource(ResourceType.TOPIC, topic)
     configs = admin.describe_configs([resource], request_timeout=timeout_s)[resource].result()

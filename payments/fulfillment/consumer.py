@@ -20,7 +20,6 @@ import threading
 import time
 from collections.abc import Callable
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 from pydantic import ValidationError
 
 from payments.fulfillment import metrics
@@ -29,17 +28,25 @@ from payments.fulfillment.errors import ConsumerFailed, SequenceGap, Undecodable
 from payments.fulfillment.settings import FulfillmentSettings
 from payments.fulfillment.store import FulfillmentStore
 from payments.schemas.state import ResultEvent
+from payments.streaming.config import consumer_config
+from payments.streaming.group import (
+    ConsumerFatal,
+    ConsumerIssue,
+    GroupConsumer,
+    KafkaUnavailable,
+    PartitionEnd,
+    Record,
+)
+from payments.streaming.read import BEGINNING, TP
 
 log = logging.getLogger(__name__)
 
 
-def decode(topic: str, msg: Message) -> Delivered:
+def decode(topic: str, msg: Record) -> Delivered:
     """The record as a ``Delivered`` result. Raises UndecodableResult (without echoing the payload)."""
-    partition, offset = msg.partition(), msg.offset()
-    assert partition is not None
-    assert offset is not None
+    partition, offset = msg.partition, msg.offset
     where = f"{topic}[{partition}]@{offset}"
-    value = msg.value()
+    value = msg.value
     if value is None:
         raise UndecodableResult(f"tombstone at {where}: results are never deleted")
     try:
@@ -50,7 +57,7 @@ def decode(topic: str, msg: Message) -> Delivered:
         raise UndecodableResult(
             f"undecodable result at {where}: {exc.error_count()} error(s), first at '{loc}': {first['type']}"
         ) from exc
-    key = msg.key()
+    key = msg.key
     if key is not None and key != event.account_id.encode():
         # Per-account order holds only within one partition: a mis-keyed result breaks the contract.
         raise UndecodableResult(f"result at {where} is keyed by another account than its account_id")
@@ -70,21 +77,21 @@ class ResultsConsumer:
         self._on_ready = on_ready
         self._last_poll = 0.0
         self._running = False
-        self._consumer = Consumer(
-            {
-                **settings.kafka.consumer_config(),
-                "group.id": settings.group_id,
-                "enable.auto.commit": False,
-                "enable.auto.offset.store": False,
-                "isolation.level": "read_committed",
-                # Used only when a stored offset is out of range (the topic was truncated past it): the
-                # seq check then reports the gap instead of anything being skipped silently.
-                "auto.offset.reset": "earliest",
-                # Eager: on_assign gets the whole assignment and assign()s it with the stored offsets.
-                "partition.assignment.strategy": "range",
-                "session.timeout.ms": settings.session_timeout_ms,
-                "heartbeat.interval.ms": max(100, settings.session_timeout_ms // 3),
-            }
+        self._consumer = GroupConsumer(
+            consumer_config(
+                settings.kafka,
+                settings.group_id,
+                {
+                    "enable.auto.offset.store": False,
+                    # Used only when a stored offset is out of range (the topic was truncated past it): the
+                    # seq check then reports the gap instead of anything being skipped silently.
+                    "auto.offset.reset": "earliest",
+                    # Eager: on_assign gets the whole assignment and assign()s it with the stored offsets.
+                    "partition.assignment.strategy": "range",
+                    "session.timeout.ms": settings.session_timeout_ms,
+                    "heartbeat.interval.ms": max(100, settings.session_timeout_ms // 3),
+                },
+            )
         )
 
     def ready(self) -> bool:
@@ -112,7 +119,10 @@ class ResultsConsumer:
             self._on_ready()
         try:
             while not stop.is_set():
-                msgs = self._consumer.consume(self._s.batch_max_records, self._s.poll_timeout_s)
+                try:
+                    msgs = self._consumer.poll(self._s.batch_max_records, self._s.poll_timeout_s)
+                except ConsumerFatal as exc:
+                    raise ConsumerFailed(str(exc)) from exc
                 self._last_poll = time.monotonic()
                 if msgs:
                     self._process(msgs)
@@ -122,37 +132,35 @@ class ResultsConsumer:
 
     # -- rebalance callbacks (run inside consume(), never with a store transaction open) ---------------
 
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_assign(self, partitions: list[TP]) -> dict[TP, int]:
         stored = self._store.stored_offsets(self._topic)
-        for tp in partitions:
-            tp.offset = stored.get(tp.partition, OFFSET_BEGINNING)
-        consumer.assign(partitions)
+        starts = {tp: stored.get(tp[1], BEGINNING) for tp in partitions}
         metrics.ASSIGNED.set(len(partitions))
         log.info(
             "assigned %s; resuming from stored offsets %s",
-            [tp.partition for tp in partitions],
-            {tp.partition: stored.get(tp.partition, "beginning") for tp in partitions},
+            [p for _, p in partitions],
+            {p: stored.get(p, "beginning") for _, p in partitions},
         )
+        return starts
 
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_revoke(self, partitions: list[TP]) -> None:
         metrics.ASSIGNED.set(0)
-        log.info("revoked %s", [tp.partition for tp in partitions])
+        log.info("revoked %s", [p for _, p in partitions])
 
-    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_lost(self, partitions: list[TP]) -> None:
         metrics.ASSIGNED.set(0)
-        log.warning("lost %s", [tp.partition for tp in partitions])
+        log.warning("lost %s", [p for _, p in partitions])
 
     # -- the batch -------------------------------------------------------------------------------------
 
-    def _process(self, msgs: list[Message]) -> None:
+    def _process(self, msgs: list[Record | PartitionEnd | ConsumerIssue]) -> None:
         records: list[Delivered] = []
         poison: UndecodableResult | None = None
         for msg in msgs:
-            err = msg.error()
-            if err is not None:
-                if err.fatal():
-                    raise ConsumerFailed(f"consumer error: {err.str()}")
-                log.warning("consumer error: %s", err.str())
+            if isinstance(msg, ConsumerIssue):
+                log.warning("consumer error: %s", msg.message)
+                continue
+            if not isinstance(msg, Record):
                 continue
             try:
                 records.append(decode(self._topic, msg))
@@ -201,8 +209,8 @@ class ResultsConsumer:
         """Monitoring aid only (consumer-group lag tools): the store's offsets are the truth."""
         if not plan.next_offsets:
             return
-        offsets = [TopicPartition(self._topic, p, o) for p, o in plan.next_offsets.items()]
+        offsets = {(self._topic, p): o for p, o in plan.next_offsets.items()}
         try:
-            self._consumer.commit(offsets=offsets, asynchronous=True)
-        except KafkaException as exc:
+            self._consumer.commit(offsets, asynchronous=True)
+        except KafkaUnavailable as exc:
             log.debug("group offset commit skipped: %s", exc)

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from confluent_kafka import OFFSET_BEGINNING
+from payments.streaming.read import BEGINNING
 
 Partition = tuple[str, int]
 
@@ -33,7 +33,7 @@ def partition_field(tp: Partition) -> str:
 
 def start_offset(mark: int | None) -> int:
     """Where to start consuming a partition whose Redis mark is ``mark``."""
-    return OFFSET_BEGINNING if mark is None else mark
+    return BEGINNING if mark is None else mark
 
 
 @dataclass

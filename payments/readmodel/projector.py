@@ -39,10 +39,6 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Consumer, IsolationLevel, KafkaError, KafkaException, Message, TopicPartition
-
-# The documented import path; confluent-kafka's own type hints re-export these without marking them public.
-from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 from pydantic import ValidationError
 from redis import Redis
 from redis.client import Pipeline
@@ -68,6 +64,9 @@ from payments.readmodel.progress_store import ProgressStore
 from payments.readmodel.settings import ProjectorSettings
 from payments.schemas.ledger import LedgerTransaction
 from payments.schemas.state import ResultEvent
+from payments.streaming import config as kafka_config
+from payments.streaming.group import ConsumerIssue, Event, GroupConsumer, KafkaUnavailable, PartitionEnd
+from payments.streaming.read import EndOffsets, EndOffsetsUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -131,21 +130,20 @@ class Projector:
         self._new_epoch = new_epoch
         self._topic = settings.kafka.topics.results
         self._ledger_topic = settings.kafka.topics.ledger
-        self._consumer = Consumer(
-            {
-                **settings.kafka.consumer_config(),
-                "group.id": settings.group_id,
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-                "auto.offset.reset": "earliest",
-                "session.timeout.ms": settings.session_timeout_ms,
-                # End-of-partition events tell when a partition has caught up (see ``progress``).
-                "enable.partition.eof": True,
-                **(consumer_config or {}),
-            }
+        self._consumer = GroupConsumer(
+            kafka_config.consumer_config(
+                settings.kafka,
+                settings.group_id,
+                {
+                    "auto.offset.reset": "earliest",
+                    "session.timeout.ms": settings.session_timeout_ms,
+                    # End-of-partition events tell when a partition has caught up (see ``progress``).
+                    "enable.partition.eof": True,
+                    **(consumer_config or {}),
+                },
+            )
         )
-        admin_config: dict[str, Any] = {**settings.kafka.consumer_config()}
-        self._admin = AdminClient(admin_config)
+        self._end_offsets = EndOffsets(settings.kafka)
         self._progress = Progress()
         self._epoch: str | None = None  # the epoch token this instance works under; None = to adopt
         self._resync: set[Partition] = set()  # partitions to seek back to their Redis marks
@@ -171,7 +169,7 @@ class Projector:
         self._stop = stop
         try:
             self._total_partitions = self._count_partitions()
-        except KafkaException as exc:  # counted again on assignment; until then nothing completes
+        except KafkaUnavailable as exc:  # counted again on assignment; until then nothing completes
             log.warning("cannot count the topics' partitions yet (%s)", exc)
         self._consumer.subscribe(
             [self._topic, self._ledger_topic],
@@ -188,7 +186,7 @@ class Projector:
         )
         try:
             while not stop.is_set():
-                msgs = self._consumer.consume(self._settings.batch_max_records, self._settings.poll_timeout_s)
+                msgs = self._consumer.poll(self._settings.batch_max_records, self._settings.poll_timeout_s)
                 self._last_poll = time.monotonic()
                 ok = self._process(msgs) if msgs else True
                 if not (ok and self._housekeeping()):
@@ -199,12 +197,11 @@ class Projector:
 
     # --- assignment ---------------------------------------------------------------------------------------
 
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_assign(self, tps: list[Partition]) -> dict[Partition, int] | None:
         """Start every partition at its Redis mark (the beginning of the log without one).
 
         Blocks while Redis is unreachable: nothing can be projected without it, and starting at the Kafka
         commit instead could skip exactly what Redis lost."""
-        tps = [(tp.topic, tp.partition) for tp in partitions]
         while True:
             try:
                 self._adopt_epoch()
@@ -214,18 +211,17 @@ class Projector:
                 self._metrics.redis_errors.inc()
                 log.warning("cannot read the read model's progress from redis (%s); retrying", exc)
                 if self._stop.wait(_REDIS_BACKOFF_S):
-                    return  # shutting down: the client assigns on its own, nothing more is processed
+                    return None  # shutting down: the client assigns on its own, nothing more is processed
         self._resync.difference_update(tps)
         try:
             self._total_partitions = self._count_partitions()  # partitions may have been added
-        except KafkaException as exc:
+        except KafkaUnavailable as exc:
             log.warning("cannot refresh the partition count (%s); keeping %d", exc, self._total_partitions)
-        consumer.assign([TopicPartition(t, p, start_offset(marks[(t, p)])) for t, p in tps])
         fresh = sum(1 for tp in tps if marks[tp] is None)
         log.info("assigned %d partition(s), %d without a progress mark (from the beginning)", len(tps), fresh)
+        return {tp: start_offset(marks[tp]) for tp in tps}
 
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        tps = [(tp.topic, tp.partition) for tp in partitions]
+    def _on_revoke(self, tps: list[Partition]) -> None:
         self._progress.revoke(tps)
         self._resync.difference_update(tps)
 
@@ -249,13 +245,10 @@ class Projector:
         return out
 
     def _count_partitions(self) -> int:
-        total = 0
-        for topic in (self._topic, self._ledger_topic):
-            meta = self._consumer.list_topics(topic, timeout=_ADMIN_TIMEOUT_S).topics[topic]
-            if meta.error is not None:
-                raise KafkaException(meta.error)
-            total += len(meta.partitions)
-        return total
+        return sum(
+            self._consumer.partition_count(topic, _ADMIN_TIMEOUT_S)
+            for topic in (self._topic, self._ledger_topic)
+        )
 
     # --- batches --------------------------------------------------------------------------------------------
 
@@ -263,31 +256,28 @@ class Projector:
         """Records of ``tp`` may be written: it is ours, and not waiting to be sought back after a loss."""
         return self._epoch is not None and self._progress.owns(tp) and tp not in self._resync
 
-    def _process(self, msgs: list[Message]) -> bool:
+    def _process(self, msgs: list[Event]) -> bool:
         started = time.perf_counter()
         first: dict[Partition, int] = {}
         after: dict[Partition, int] = {}
         ends: dict[Partition, int] = {}
         records: list[ResultEvent | LedgerTransaction] = []
         for msg in msgs:
-            tp = (msg.topic() or self._topic, msg.partition() or 0)
-            err = msg.error()
-            if err is not None:
-                if err.fatal():
-                    raise KafkaException(err)
-                if err.code() == KafkaError._PARTITION_EOF:
-                    ends[tp] = msg.offset() or 0
-                else:
-                    log.warning("consumer error: %s", err.str())
+            if isinstance(msg, ConsumerIssue):
+                log.warning("consumer error: %s", msg.message)
+                continue
+            tp = (msg.topic or self._topic, msg.partition)
+            if isinstance(msg, PartitionEnd):
+                ends[tp] = msg.offset
                 continue
             if not self._writable(tp):
                 continue  # read from before a seek that is still to come
-            offset = msg.offset() or 0
+            offset = msg.offset
             first.setdefault(tp, offset)
             after[tp] = offset + 1
             model = LedgerTransaction if tp[0] == self._ledger_topic else ResultEvent
             try:
-                records.append(model.model_validate_json(msg.value() or b""))
+                records.append(model.model_validate_json(msg.value or b""))
             except ValidationError:
                 self._metrics.poison.inc()
                 log.error("skipping undecodable record at %s[%d]@%d", tp[0], tp[1], offset)
@@ -353,18 +343,17 @@ class Projector:
         self._resync = set(assigned)
 
     def _commit(self, after: dict[Partition, int]) -> None:
-        offsets = [TopicPartition(t, p, o) for (t, p), o in after.items()]
         try:
-            self._consumer.commit(offsets=offsets, asynchronous=False)
-        except KafkaException as exc:
+            self._consumer.commit(after, asynchronous=False)
+        except KafkaUnavailable as exc:
             # E.g. the partition was revoked by a rebalance: its new owner starts from the Redis mark.
             log.warning("offset commit failed (%s)", exc)
 
     def _rewind(self, first: dict[Partition, int]) -> None:
         for (topic, partition), offset in first.items():
             try:
-                self._consumer.seek(TopicPartition(topic, partition, offset))
-            except KafkaException as exc:
+                self._consumer.seek((topic, partition), offset)
+            except KafkaUnavailable as exc:
                 log.info(
                     "cannot rewind %s[%d] (%s); its next owner resumes from the redis mark",
                     topic,
@@ -398,8 +387,8 @@ class Projector:
         tps = sorted(tp for tp in self._resync if self._progress.owns(tp))
         for tp, mark in self._load(tps).items():
             try:
-                self._consumer.seek(TopicPartition(tp[0], tp[1], start_offset(mark)))
-            except KafkaException as exc:
+                self._consumer.seek(tp, start_offset(mark))
+            except KafkaUnavailable as exc:
                 log.info("cannot seek %s[%d] yet (%s); retrying", tp[0], tp[1], exc)
                 continue
             self._resync.discard(tp)
@@ -412,17 +401,13 @@ class Projector:
         if not need:
             return
         try:
-            futures = self._admin.list_offsets(
-                {TopicPartition(t, p): OffsetSpec.latest() for t, p in need},  # type: ignore[no-untyped-call]
-                isolation_level=IsolationLevel.READ_COMMITTED,
-                request_timeout=_ADMIN_TIMEOUT_S,
-            )
-            ends = {(tp.topic, tp.partition): f.result().offset for tp, f in futures.items()}
-        except KafkaException as exc:
+            ends = self._end_offsets.query(need, committed=True, timeout_s=_ADMIN_TIMEOUT_S)
+        except EndOffsetsUnavailable as exc:
             # Retriable ones are routine right after topics are created (no leader elected yet).
-            retriable = bool(exc.args) and isinstance(exc.args[0], KafkaError) and exc.args[0].retriable()
             log.log(
-                logging.INFO if retriable else logging.WARNING, "cannot read end offsets (%s); retrying", exc
+                logging.INFO if exc.retriable else logging.WARNING,
+                "cannot read end offsets (%s); retrying",
+                exc,
             )
             return
         self._progress.set_targets(ends)

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from confluent_kafka import Producer
-
 from payments.audit.reader import read_topic
 from payments.pspclient.http import PspStatusError, PspTransportError
 from payments.reconciler import metrics
@@ -26,6 +24,7 @@ from payments.reconciler.psp_lookup import PspReadClient
 from payments.reconciler.settlement import Finding, PspRow, match
 from payments.schemas.settlement import Discrepancy, SettlementRun, run_key
 from payments.settings import KafkaSettings
+from payments.streaming.transactional import TransactionalProducer
 
 log = logging.getLogger(__name__)
 
@@ -101,20 +100,11 @@ class SettlementJob:
         self._now_ms = now_ms
         self._books: Books | None = None
         self._known: set[str] = set()
-        self._producer: Producer | None = None
+        self._producer: TransactionalProducer | None = None
 
     def start(self) -> None:
         """Blocking: fence an earlier job, load what it published, open our books."""
-        producer = Producer(
-            {
-                **self._kafka.client_config(),
-                "transactional.id": self._s.transactional_id,
-                "enable.idempotence": True,
-                "acks": "all",
-            }
-        )
-        producer.init_transactions(60)
-        self._producer = producer
+        self._producer = TransactionalProducer(self._kafka, self._s.transactional_id, init_timeout_s=60)
         # After init_transactions no earlier incarnation can commit more, so this read is complete.
         for key, _ in read_topic(self._kafka, self._kafka.topics.discrepancies, stall_s=10):
             name = key.decode()
@@ -127,7 +117,7 @@ class SettlementJob:
         if self._books is not None:
             self._books.close()
         if self._producer is not None:
-            self._producer.flush(10)
+            self._producer.close(10)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         while self._books is None:
@@ -200,12 +190,6 @@ class SettlementJob:
         producer = self._producer
         assert producer is not None
         topic = self._kafka.topics.discrepancies
-        producer.begin_transaction()
-        try:
-            for d in new:
-                producer.produce(topic, key=d.discrepancy_id.encode(), value=d.model_dump_json().encode())
-            producer.produce(topic, key=run_key(run.run_id).encode(), value=run.model_dump_json().encode())
-            producer.commit_transaction(30)
-        except Exception:
-            producer.abort_transaction(30)
-            raise
+        records = [(topic, d.discrepancy_id.encode(), d.model_dump_json().encode()) for d in new]
+        records.append((topic, run_key(run.run_id).encode(), run.model_dump_json().encode()))
+        producer.publish(records, timeout_s=30)

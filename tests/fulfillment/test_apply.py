@@ -6,7 +6,6 @@ import itertools
 import random
 
 import pytest
-from confluent_kafka import Message
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -21,6 +20,7 @@ from payments.fulfillment.apply import (
 from payments.fulfillment.consumer import decode
 from payments.fulfillment.errors import UndecodableResult
 from payments.schemas.state import ResultType
+from payments.streaming.read import Record
 from tests.fulfillment.results import encode, history
 
 
@@ -149,7 +149,7 @@ def test_fulfillment_only_for_succeeded_payments() -> None:
 
 def test_decode_accepts_a_result_keyed_by_its_account() -> None:
     event = history("acct-1", 1, random.Random(5))[0]
-    msg = Message(topic="results", partition=3, offset=42, key=b"acct-1", value=encode(event))
+    msg = Record(topic="results", partition=3, offset=42, key=b"acct-1", value=encode(event))
     assert decode("results", msg) == Delivered(3, 42, event)
 
 
@@ -165,6 +165,6 @@ def test_decode_accepts_a_result_keyed_by_its_account() -> None:
 def test_decode_rejects_what_it_cannot_apply(key: bytes, value: bytes | str | None, match: str) -> None:
     raw = encode(history("acct-1", 1, random.Random(6))[0]) if value == "event" else value
     assert not isinstance(raw, str)
-    msg = Message(topic="results", partition=3, offset=42, key=key, value=raw)
+    msg = Record(topic="results", partition=3, offset=42, key=key, value=raw)
     with pytest.raises(UndecodableResult, match=match):
         decode("results", msg)
