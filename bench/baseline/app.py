@@ -18,8 +18,9 @@ from fastapi.responses import Response
 from bench.baseline.flows import Answer, PaymentCommand, PspUnknown, pay_locked, pay_unlocked, problem
 from bench.baseline.psp import PspClient
 from bench.baseline.settings import BaselineSettings, Variant
-from payments.gateway.idempotency_keys import derive_payment_id, request_fingerprint
+from payments.gateway.idempotency_keys import request_fingerprint
 from payments.schemas.api import PaymentRequest
+from payments.schemas.ids import derive_payment_id
 
 PAYMENTS_ROUTE = "/v1/accounts/{account_id}/payments"
 _PRINCIPAL = "SELECT user_id, role FROM api_keys WHERE key_hash = $1"

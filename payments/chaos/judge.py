@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from payments.audit.checks import STATE_AGREEMENT, PspMovement
 from payments.audit.violations import Violation
 from payments.chaos.model import Attempt, OpKind, Plan, PlannedOp, Read, Told
-from payments.gateway.idempotency_keys import derive_payment_id, derive_top_up_id
+from payments.schemas.ids import derive_payment_id, derive_top_up_id
 from payments.schemas.state import Operation, OperationKind, OperationStatus
 
 # Checks beyond docs/design.md §3's numbered invariants, reported by name.

@@ -9,11 +9,8 @@ No I/O here, so all of it is unit- and property-tested directly.
   whitespace) of method, route template, account id and the validated body (defaults filled in), so key
   order, whitespace or an omitted default do not change it, and any changed field does.
 * Operation ids (payments, top-ups, adjustments) are derived from (principal, account id, key), so a retry
-  after Redis lost the key still produces the same id and the processor dedupes it. The account is part of
-  the derivation because the id's dedupe happens on the account's partition: a key reused on another
-  account while Redis is down must give another id (a new operation there), never the same id on two
-  partitions, where neither processor could see the other's copy. Account ids are derived from
-  (principal, key) alone: there is no account yet.
+  after Redis lost the key still produces the same id and the processor dedupes it: ``payments.schemas.ids``
+  (re-exported here), which says why the account is part of it.
 """
 
 from __future__ import annotations
@@ -26,9 +23,14 @@ from pydantic import BaseModel
 from payments.gateway.errors import GatewayError
 from payments.schemas.errors import ErrorCode
 
+# The derivation is shared vocabulary (the bench baseline and the chaos judge use it too): payments/schemas.
+from payments.schemas.ids import derive_account_id as derive_account_id
+from payments.schemas.ids import derive_adjustment_id as derive_adjustment_id
+from payments.schemas.ids import derive_member_command_id as derive_member_command_id
+from payments.schemas.ids import derive_payment_id as derive_payment_id
+from payments.schemas.ids import derive_top_up_id as derive_top_up_id
+
 MAX_KEY_LENGTH = 255
-# 104 bits of sha256: collision odds stay negligible for far more operations than one principal makes.
-_ID_HEX_CHARS = 26
 
 
 def _printable(text: str) -> bool:
@@ -106,34 +108,6 @@ def fresh_key_slot(principal: str, account_id: str, amount: int, currency: str, 
         "\0".join((principal, account_id, str(amount), currency, counterparty)).encode()
     ).hexdigest()
     return f"fk:{principal}:{digest[:32]}"
-
-
-def _derive(prefix: str, *parts: str) -> str:
-    # NUL cannot occur in any part (user and account ids are identifiers, keys printable ASCII), so the
-    # tuple is encoded unambiguously: ("a", "b\0c") and ("a\0b", "c") cannot collide.
-    digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()
-    return prefix + digest[:_ID_HEX_CHARS]
-
-
-def derive_payment_id(principal: str, account_id: str, key: str) -> str:
-    return _derive("pay_", principal, account_id, key)
-
-
-def derive_top_up_id(principal: str, account_id: str, key: str) -> str:
-    return _derive("top_", principal, account_id, key)
-
-
-def derive_adjustment_id(principal: str, account_id: str, key: str) -> str:
-    return _derive("adj_", principal, account_id, key)
-
-
-def derive_member_command_id(principal: str, account_id: str, key: str) -> str:
-    """Membership changes sent with an Idempotency-Key: a retry re-publishes the same command id."""
-    return _derive("mem_", principal, account_id, key)
-
-
-def derive_account_id(principal: str, key: str) -> str:
-    return _derive("acct_", principal, key)
 
 
 def canonical_json(doc: object) -> bytes:

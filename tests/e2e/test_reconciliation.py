@@ -20,7 +20,7 @@ import pytest
 
 from payments.audit.main import fetch_psp_movements, run_audit
 from payments.audit.reader import read_topic
-from payments.gateway.idempotency_keys import derive_payment_id
+from payments.schemas.ids import derive_payment_id
 from payments.schemas.settlement import SETTLEMENT_ADAPTER, Discrepancy, DiscrepancyKind, SettlementRun
 from payments.schemas.state import ResultEvent
 from tests.e2e.conftest import RECONCILER_ENV, Stack
