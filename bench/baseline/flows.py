@@ -19,6 +19,7 @@ import asyncpg
 import orjson
 
 from bench.baseline.psp import PspAnswer, PspClient, PspResult
+from payments.schemas.ledger import PAYOUT_CLEARING, customer_ledger_account
 
 CLAIM_KEY = """
 INSERT INTO idempotency_keys (principal, key, fingerprint) VALUES ($1, $2, $3)
@@ -44,7 +45,9 @@ HOLD = "UPDATE accounts SET held = held + $2, version = version + 1 WHERE id = $
 CAPTURE = "UPDATE accounts SET posted = posted - $2, held = held - $2, version = version + 1 WHERE id = $1"
 RELEASE = "UPDATE accounts SET held = held - $2, version = version + 1 WHERE id = $1"
 SET_STATUS = "UPDATE payments SET status = $2, psp_movement_id = $3, updated_at = now() WHERE id = $1"
-INSERT_LEDGER = "INSERT INTO ledger_entries (payment_id, debit, credit, amount) VALUES ($1, $2, 'clearing:psp-payouts', $3)"
+# The same ledger account names as ours (payments/schemas/ledger.py): debit the customer, credit the PSP's
+# payout clearing account.
+INSERT_LEDGER = "INSERT INTO ledger_entries (payment_id, debit, credit, amount) VALUES ($1, $2, $3, $4)"
 
 
 if TYPE_CHECKING:  # the stubs' generic; at run time PoolConnectionProxy is not subscriptable
@@ -178,7 +181,11 @@ async def pay_locked(
                 if answer.result is PspResult.SUCCEEDED:
                     await conn.execute(DEBIT, cmd.account_id, cmd.amount)
                     await conn.execute(
-                        INSERT_LEDGER, cmd.payment_id, f"customer:{cmd.account_id}", cmd.amount
+                        INSERT_LEDGER,
+                        cmd.payment_id,
+                        customer_ledger_account(cmd.account_id),
+                        PAYOUT_CLEARING,
+                        cmd.amount,
                     )
                     return await _store(conn, cmd, Answer(201, payment_body(cmd, status, answer.movement_id)))
                 return await _store(conn, cmd, _psp_failed(cmd, answer))
@@ -207,7 +214,13 @@ async def pay_unlocked(
         if answer.result is PspResult.SUCCEEDED:
             await conn.execute(CAPTURE, cmd.account_id, cmd.amount)
             await conn.execute(SET_STATUS, cmd.payment_id, "succeeded", answer.movement_id)
-            await conn.execute(INSERT_LEDGER, cmd.payment_id, f"customer:{cmd.account_id}", cmd.amount)
+            await conn.execute(
+                INSERT_LEDGER,
+                cmd.payment_id,
+                customer_ledger_account(cmd.account_id),
+                PAYOUT_CLEARING,
+                cmd.amount,
+            )
             result = Answer(201, payment_body(cmd, "succeeded", answer.movement_id))
         elif answer.result is PspResult.FAILED:
             await conn.execute(RELEASE, cmd.account_id, cmd.amount)
