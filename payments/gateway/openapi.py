@@ -64,6 +64,12 @@ _LOCATION = {
     "required": True,
     "schema": {"type": "string", "examples": ["/v1/payments/pay_0d6f3b8a1c2e4f5a6b7c8d9e0f"]},
 }
+_PAYMENTS_WARNING = {
+    "description": '`299 - "possible retry with a fresh Idempotency-Key..."`: this looks like a retry of an '
+    "earlier request (same caller, account, amount and payee within seconds) under a new key, which would "
+    "pay twice; answered normally all the same",
+    "schema": {"type": "string"},
+}
 _WWW_AUTHENTICATE = {"description": "`Bearer`", "required": True, "schema": {"type": "string"}}
 
 # Statuses an intake answer can have once the request was executed: these are stored under the key,
@@ -131,11 +137,31 @@ def responses(
             headers["Location"] = _LOCATION
         if keyed and status in _ANSWER_STATUSES:
             headers["Idempotent-Replayed"] = _REPLAYED
+            headers["Payments-Warning"] = _PAYMENTS_WARNING
         if prefer and status in _ANSWER_STATUSES:
             headers["Preference-Applied"] = _PREFERENCE_APPLIED
         if headers:
             entry["headers"] = headers
     return out
+
+
+def _card_number_example() -> dict[str, Any]:
+    code = ErrorCode.CARD_NUMBER_NOT_ALLOWED
+    doc = problem_document(code, TITLES[code].lower(), instance=None)
+    return {"summary": TITLES[code], "value": doc}
+
+
+def _document_url_guard(op: dict[str, Any]) -> None:
+    """``pan_guard`` answers 422 ``card_number_not_allowed`` for a card number anywhere in the URL, before
+    routing: every operation with path or query parameters can get it."""
+    if not any(p["in"] in ("path", "query") for p in op.get("parameters", [])):
+        return
+    response = op["responses"].setdefault("422", {"description": ""})
+    codes = [c for c in response["description"].split(", ") if c]
+    response["description"] = ", ".join(dict.fromkeys([*codes, ErrorCode.CARD_NUMBER_NOT_ALLOWED.value]))
+    media = response.setdefault("content", {}).setdefault(PROBLEM_JSON, {})
+    media["schema"] = {"$ref": "#/components/schemas/Problem"}
+    media.setdefault("examples", {})[ErrorCode.CARD_NUMBER_NOT_ALLOWED.value] = _card_number_example()
 
 
 def _finish_operation(op: dict[str, Any]) -> None:
@@ -178,6 +204,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     for operations in spec.get("paths", {}).values():
         for op in operations.values():
             _finish_operation(op)
+            _document_url_guard(op)
     schemas = spec.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
@@ -201,6 +228,7 @@ AUTH: tuple[ErrorCode, ...] = (ErrorCode.UNAUTHENTICATED, ErrorCode.DEPENDENCY_U
 INTAKE: tuple[ErrorCode, ...] = (
     ErrorCode.MALFORMED_JSON,
     ErrorCode.VALIDATION_ERROR,
+    ErrorCode.CARD_NUMBER_NOT_ALLOWED,
     ErrorCode.IDEMPOTENCY_KEY_INVALID,
     ErrorCode.IDEMPOTENCY_KEY_IN_USE,
     ErrorCode.IDEMPOTENCY_KEY_REUSED,

@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from payments.gateway.errors import GatewayError, InvalidQuery
-from payments.schemas.api import CARD_NUMBER_ERROR, Problem
+from payments.schemas.api import CARD_NUMBER_ERROR
 from payments.schemas.errors import ErrorCode, PaymentsError
 
 log = logging.getLogger(__name__)
@@ -218,29 +218,3 @@ def install_problem_handlers(app: FastAPI, *, retry_after_s: int) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)
-
-
-def problem_openapi(
-    *codes: ErrorCode, query_codes: tuple[ErrorCode, ...] = ()
-) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` entries with a problem+json example per status (several codes may share one).
-
-    ``query_codes`` are answered as 400 because they concern the query string (see ``InvalidQuery``)."""
-    by_status: dict[int, list[ErrorCode]] = {}
-    for code in codes:
-        by_status.setdefault(status_for(code), []).append(code)
-    for code in query_codes:
-        by_status.setdefault(400, []).append(code)
-    out: dict[int | str, dict[str, Any]] = {}
-    for status, group in sorted(by_status.items()):
-        examples = {}
-        for c in group:
-            doc = problem_document(c, TITLES[c].lower(), instance="/v1/...")
-            doc["status"] = status
-            examples[c.value] = {"value": doc}
-        out[status] = {
-            "model": Problem,
-            "description": ", ".join(c.value for c in group),
-            "content": {PROBLEM_JSON: {"examples": examples}},
-        }
-    return out

@@ -122,6 +122,15 @@ def test_response_headers_are_documented(spec: dict[str, Any]) -> None:
         assert ops[op_id]["responses"]["201"]["headers"]["Location"]["required"]
     assert "Location" not in ops["create_adjustment"]["responses"]["201"].get("headers", {})
     assert "WWW-Authenticate" in ops["get_account"]["responses"]["401"]["headers"]
+    assert "Payments-Warning" in ops["create_payment"]["responses"]["202"]["headers"]
+
+
+def test_a_card_number_in_the_url_is_documented_wherever_the_url_has_parameters(spec: dict[str, Any]) -> None:
+    for op_id, op in operations(spec).items():
+        if not any(p["in"] in ("path", "query") for p in op.get("parameters", [])):
+            continue
+        examples = op["responses"]["422"]["content"]["application/problem+json"]["examples"]
+        assert "card_number_not_allowed" in examples, op_id
 
 
 def test_statuses_are_enums_and_every_public_field_is_described(spec: dict[str, Any]) -> None:
