@@ -2,29 +2,34 @@
 
     payments bench quick                      # ~2 min: reduced sizes (make bench-quick)
     payments bench full                       # <=10 min: the representative run (make bench)
+    payments bench full --only capacity --scenarios a-hot --p99-bound 0.5   # one capacity sweep
     payments bench full --only gateway,processor --compare-tree /tmp/before   # before/after a change
 
 Starts our stack and the baseline (PostgreSQL, installed by bench/setup_postgres.sh) on 127.0.0.1, runs the
-scenarios for every system side by side, the processor-only and gateway-only benchmarks, prints the tables
-and writes ``<out>/<profile>-*.json`` and ``<out>/<profile>-*.png``. Everything started is stopped at the end.
+capacity sweeps (a)-(c) and the PSP-latency scenarios (d) for every system side by side, the
+processor-only and gateway-only benchmarks (and, with ``--only closed``, (a)-(c) in a closed loop of 64
+workers), prints the tables and writes ``<out>/<profile>-*.json`` and ``<out>/<profile>-*.png``.
+Everything started is stopped at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import shutil
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from bench import machine, plots, report
+from bench import capacity_plots, capacity_report, machine, plots, report
 from bench.baseline_stack import BaselineStack
-from bench.config import PROFILES, Profile
+from bench.capacity import CapacityRunner, SweepResult
+from bench.config import PROFILES, Profile, System
 from bench.gateway_bench import GatewayResult, run_gateway_bench
 from bench.loadgen import Counters
 from bench.measure import RunResult, fmt_ms
@@ -34,7 +39,8 @@ from bench.runner import ScenarioRunner, Systems, new_progress, run_async
 from bench.tracker import CompletionTracker
 from bench.world import World
 
-SECTIONS = ("scenarios", "processor", "gateway")
+SECTIONS = ("capacity", "scenarios", "processor", "gateway", "closed")
+DEFAULT_SECTIONS = ("capacity", "scenarios", "processor", "gateway")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,10 +51,18 @@ def _parser() -> argparse.ArgumentParser:
         "profile", choices=sorted(PROFILES), help="full (make bench) or quick (make bench-quick)"
     )
     parser.add_argument(
-        "--only", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}"
+        "--only",
+        default=",".join(DEFAULT_SECTIONS),
+        help=f"comma-separated subset of {','.join(SECTIONS)} (default: all but closed)",
     )
     parser.add_argument(
         "--scenarios", default=None, help="comma-separated scenario names (default: all of the profile)"
+    )
+    parser.add_argument(
+        "--systems", default=None, help="capacity: comma-separated systems (default: ours and both baselines)"
+    )
+    parser.add_argument(
+        "--p99-bound", type=float, default=None, help="capacity: completion p99 bound in seconds (default 1)"
     )
     parser.add_argument("--out", type=Path, default=Path("bench/results"), help="where JSON and PNG files go")
     parser.add_argument(
@@ -71,14 +85,31 @@ def _select(profile: Profile, args: argparse.Namespace) -> Profile:
     if unknown:
         raise SystemExit(f"payments bench: unknown section(s) {', '.join(sorted(unknown))}")
     profile = profile.only(sections)
+    cap = profile.capacity
     if args.scenarios:
         wanted = set(args.scenarios.split(","))
-        known = {s.name for s in profile.scenarios}
+        known = {s.name for s in (*profile.scenarios, *profile.closed)} | {s.name for s in cap.scenarios}
         if wanted - known:
             raise SystemExit(
                 f"payments bench: unknown scenario(s) {', '.join(sorted(wanted - known))}; known: {', '.join(sorted(known))}"
             )
-        profile = replace(profile, scenarios=tuple(s for s in profile.scenarios if s.name in wanted))
+        profile = replace(
+            profile,
+            scenarios=tuple(s for s in profile.scenarios if s.name in wanted),
+            closed=tuple(s for s in profile.closed if s.name in wanted),
+        )
+        cap = replace(cap, scenarios=tuple(s for s in cap.scenarios if s.name in wanted))
+    if args.systems:
+        try:
+            cap = replace(cap, systems=tuple(System(s) for s in args.systems.split(",")))
+        except ValueError as exc:
+            raise SystemExit(f"payments bench: {exc}") from exc
+    if args.p99_bound:
+        # Ours is asked to wait for the final answer at least as long as the bound, plus a second, so
+        # that a completion just past the bound is still seen as one.
+        wait = max(cap.prefer_wait_s, math.ceil(args.p99_bound) + 1)
+        cap = replace(cap, sweep=replace(cap.sweep, p99_bound_s=args.p99_bound), prefer_wait_s=wait)
+    profile = replace(profile, capacity=cap)
     if args.gateway_rounds:
         profile = replace(profile, gateway=replace(profile.gateway, rounds=args.gateway_rounds))
     return profile
@@ -104,7 +135,7 @@ class Bench:
         with self.console.status("starting our stack (Kafka, Redis, PSP simulator, services)..."):
             self.ours.start()
         self.console.print(f"our stack up in {time.monotonic() - t0:.1f}s ({self.ours.base_url})")
-        if "scenarios" in self.profile.sections:
+        if self.profile.sections & {"capacity", "scenarios", "closed"}:
             t1 = time.monotonic()
             self.baseline = BaselineStack(
                 self.state_dir / "baseline",
@@ -132,7 +163,6 @@ class Bench:
         self.console.print(
             f"{len(self.world.all_accounts()):,} accounts opened and funded in ours in {time.monotonic() - t2:.1f}s"
         )
-        self.tracker = CompletionTracker(self.ours.kafka.bootstrap, self.ours.kafka.topics.results)
 
     def stop(self) -> None:
         if self.tracker is not None:
@@ -152,7 +182,19 @@ class Bench:
                 f"service(s) died: {', '.join(dead)}; logs in {self.state_dir} (use --keep-state)"
             )
 
-    def scenarios(self) -> list[RunResult]:
+    def capacity(self) -> list[SweepResult]:
+        self.progress = new_progress()
+        runner = CapacityRunner(
+            self.profile.capacity, self.world, ours=self.ours, baseline=self.baseline,
+            progress=self.progress, seed=self.profile.seed, zipf_s=self.profile.zipf_s,
+        )  # fmt: skip
+        with self.progress:
+            return runner.run(on_sweep=lambda _: self._check_alive())
+
+    def scenarios(self, closed: bool = False) -> list[RunResult]:
+        if self.tracker is None:
+            # Started only now: it reads every result of ours, CPU the capacity sweeps must not pay.
+            self.tracker = CompletionTracker(self.ours.kafka.bootstrap, self.ours.kafka.topics.results)
         self.progress = new_progress()
         runner = ScenarioRunner(
             self.profile, self.world, Systems(self.ours, self.baseline, self.tracker), self.progress
@@ -160,7 +202,9 @@ class Bench:
         results: list[RunResult] = []
         with self.progress:
             runner.warm_up(self.profile.warmup_s)
-            for scenario in self.profile.scenarios:
+            for scenario in (
+                (*self.profile.closed, *self.profile.scenarios) if closed else self.profile.scenarios
+            ):
                 results += runner.run(scenario)
                 self._check_alive()
         return results
@@ -233,6 +277,34 @@ PROCESSOR_HEADERS = ("workload · contender", "records", "records/s", "÷ raw", 
 GATEWAY_HEADERS = ("contender", "accepted/s", "p50 ms", "p99 ms", "errors", "÷ bare", "CPU µs/accept")
 
 
+def _capacity_out(
+    console: Console, out: Path, profile: Profile, doc: dict[str, Any], sweeps: list[SweepResult],
+    markdown: list[str],
+) -> None:  # fmt: skip
+    spec = profile.capacity
+    _write(out, profile.name, "capacity", {**doc, "capacity_spec": asdict(spec),
+                                           "sweeps": [s.as_json() for s in sweeps]})  # fmt: skip
+    capacity_plots.capacity(
+        sweeps, out / f"{profile.name}-capacity.png",
+        bound_s=spec.sweep.p99_bound_s, ceiling_s=spec.prefer_wait_s + 1.0,
+    )  # fmt: skip
+    rows = capacity_report.capacity_rows(sweeps, spec.sweep.start_per_s)
+    title = (
+        f"Capacity ({profile.name}): highest offered rate with completion p99 <= {spec.sweep.p99_bound_s:g} s, "
+        f"median (min-max) of the runs there; * = not confirmed by {spec.sweep.repeats} runs each side"
+    )
+    console.print(report.simple_table(title, capacity_report.CAPACITY_HEADERS, rows))
+    markdown.append(report.markdown(capacity_report.CAPACITY_HEADERS, rows))
+    for scenario, group in capacity_report.by_scenario(sweeps).items():
+        headers, body = capacity_report.process_rows(group)
+        console.print(
+            report.simple_table(f"CPU ms per payment at capacity, by process: {scenario}", headers, body)
+        )
+        markdown.append(
+            f"CPU ms per payment at capacity, by process: {scenario}\n\n" + report.markdown(headers, body)
+        )
+
+
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     profile = _select(PROFILES[args.profile], args)
@@ -245,14 +317,22 @@ def main(argv: list[str]) -> int:
     markdown: list[str] = []
     try:
         bench.start()
-        if "scenarios" in profile.sections and profile.scenarios:
-            results = bench.scenarios()
+        if "capacity" in profile.sections and profile.capacity.scenarios:
+            t = time.monotonic()
+            sweeps = bench.capacity()
+            _capacity_out(console, out, profile, bench.doc, sweeps, markdown)
+            console.print(f"capacity section: {time.monotonic() - t:.0f}s")
+        closed = "closed" in profile.sections and bool(profile.closed)
+        if ("scenarios" in profile.sections and profile.scenarios) or closed:
+            t = time.monotonic()
+            results = bench.scenarios(closed)
             _write(out, profile.name, "scenarios", {**bench.doc, "runs": [r.as_json() for r in results]})
             plots.throughput(results, out / f"{profile.name}-throughput.png")
             plots.psp_latency(results, out / f"{profile.name}-psp-latency.png")
             plots.cdfs(results, out / f"{profile.name}-latency-cdf.png")
             console.print(report.scenario_table(results, f"Scenarios ({profile.name})"))
             markdown.append(report.scenario_markdown(results))
+            console.print(f"scenarios section: {time.monotonic() - t:.0f}s")
         if "processor" in profile.sections:
             proc = bench.processor()
             _write(out, profile.name, "processor", {**bench.doc, "runs": [r.as_json() for r in proc]})

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from bench.sweep import SweepSpec
+
 
 class System(StrEnum):
     OURS = "ours"
@@ -73,6 +75,41 @@ class GatewaySpec:
 
 
 @dataclass(frozen=True)
+class CapacityScenario:
+    name: str  # file-name safe, e.g. "a-hot"
+    title: str
+    accounts: Accounts
+
+
+@dataclass(frozen=True)
+class CapacitySpec:
+    """Open-loop capacity sweep (``bench.capacity``; the decisions are ``bench.sweep``'s).
+
+    Completion is seen by the client for every system: ours is asked ``Prefer: wait=N`` and answers
+    201/402 once the payment is final (a 202 when N runs out: not completed); the baseline answers when
+    final anyway. The client gives up after ``prefer_wait_s`` + 1 s on both."""
+
+    sweep: SweepSpec
+    scenarios: tuple[CapacityScenario, ...]
+    systems: tuple[System, ...]
+    # Each point is an open-loop run of this many seconds, its first warm-up seconds not measured (the
+    # queues settle at the new rate): short in the coarse phase, full length in the confirm phase.
+    coarse_s: float
+    coarse_warmup_s: float
+    confirm_s: float
+    confirm_warmup_s: float
+    prefer_wait_s: int  # >= the p99 bound, so that a completion just past the bound is still seen
+    budget_s: float  # per sweep (scenario x system): no new point starts past it
+    warmup_s: float  # per system, once, unrecorded, before its first sweep (the broker's JIT)
+    warmup_per_s: float
+    # After a point, until the system's processes spend less than idle_cores of CPU (its backlog is
+    # done), at most settle_max_s: a failed point's leftovers must not load the next one.
+    idle_cores: float = 0.15  # both systems idle at < 0.1 core (measured)
+    settle_max_s: float = 10.0
+    max_in_flight: int = 3000  # requests outstanding at once (past it: dropped, the point fails)
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     accounts: int  # accounts of the uniform and Zipf scenarios
@@ -82,6 +119,10 @@ class Profile:
     scenarios: tuple[Scenario, ...]
     processor: ProcessorSpec
     gateway: GatewaySpec
+    capacity: CapacitySpec
+    # (a)-(c) in the closed loop of 64 workers (section "closed", not run by default: it measures
+    # latency more than capacity, see bench/README.md).
+    closed: tuple[Scenario, ...] = ()
     # How long to wait after a run for every accepted payment to reach a terminal state, on top of the
     # PSP latency; what has not completed by then counts as unfinished (infinite latency).
     drain_s: float = 10.0
@@ -97,7 +138,9 @@ class Profile:
     baseline_pool: int = 32  # asyncpg pool size of the baseline app
     # The baseline's bound on waiting for the row lock or a pooled connection (503 past it).
     baseline_lock_timeout_ms: int = 10_000
-    sections: frozenset[str] = field(default_factory=lambda: frozenset({"scenarios", "processor", "gateway"}))
+    sections: frozenset[str] = field(
+        default_factory=lambda: frozenset({"capacity", "scenarios", "processor", "gateway"})
+    )
 
     def only(self, sections: frozenset[str]) -> Profile:
         return replace(self, sections=sections)
@@ -107,23 +150,31 @@ ALL_SYSTEMS = (System.OURS, System.BASELINE_LOCKED, System.BASELINE_UNLOCKED)
 PSP_LATENCIES_MS = (0, 500, 1500, 3000)
 
 
-def _scenarios(
-    closed_s: float, open_s: float, rate: float, latencies: tuple[int, ...]
-) -> tuple[Scenario, ...]:
-    closed = Load(Mode.CLOSED, closed_s)
-    out = [
+def _closed(seconds: float) -> tuple[Scenario, ...]:
+    closed = Load(Mode.CLOSED, seconds)
+    return (
         Scenario("a-hot", "(a) one hot account, many users", Accounts.HOT, 0, closed, ALL_SYSTEMS),
         Scenario("b-uniform", "(b) many accounts, uniform", Accounts.UNIFORM, 0, closed, ALL_SYSTEMS),
         Scenario("c-zipf", "(c) many accounts, Zipf-skewed", Accounts.ZIPF, 0, closed, ALL_SYSTEMS),
-    ]
+    )
+
+
+def _psp_latency(seconds: float, rate: float, latencies: tuple[int, ...]) -> tuple[Scenario, ...]:
+    out = []
     for ms in latencies:
         # Open loop at a fixed rate: a closed loop would tie throughput to its own worker count divided
         # by the latency, for every system alike, and say nothing about the systems.
-        load = Load(Mode.OPEN, open_s, rate_per_s=rate, warmup_s=1.0 + ms / 1000)
+        load = Load(Mode.OPEN, seconds, rate_per_s=rate, warmup_s=1.0 + ms / 1000)
         title = f"(d) hot account, PSP latency {ms / 1000:g} s, {rate:g} payments/s offered"
         out.append(Scenario(f"d-psp-{ms}ms", title, Accounts.HOT, ms, load, ALL_SYSTEMS))
     return tuple(out)
 
+
+CAPACITY_SCENARIOS = (
+    CapacityScenario("a-hot", "(a) one hot account, many users", Accounts.HOT),
+    CapacityScenario("b-uniform", "(b) many accounts, uniform", Accounts.UNIFORM),
+    CapacityScenario("c-zipf", "(c) many accounts, Zipf-skewed", Accounts.ZIPF),
+)
 
 FULL = Profile(
     name="full",
@@ -131,9 +182,26 @@ FULL = Profile(
     hot_users=50,
     zipf_s=1.1,
     partitions=16,
-    scenarios=_scenarios(closed_s=10, open_s=10, rate=100, latencies=PSP_LATENCIES_MS),
+    scenarios=_psp_latency(10, rate=100, latencies=PSP_LATENCIES_MS),
+    closed=_closed(10),
     processor=ProcessorSpec(hot_payments=30_000, uniform_accounts=5_000, uniform_payments=30_000),
     gateway=GatewaySpec(duration_s=8, rounds=2),
+    # 9 sweeps in ~5 minutes: ~8 points each, coarse ones 1.5 s, confirm ones 3.5 s, failing ones
+    # stopped as soon as the bound is broken.
+    capacity=CapacitySpec(
+        # 60, 90, 140, 200, 300, 460, 680, 1,000, 1,500, 2,300, 3,500 payments/s
+        sweep=SweepSpec(start_per_s=60, factor=1.5, steps=11, p99_bound_s=1.0, repeats=3, max_points=13),
+        scenarios=CAPACITY_SCENARIOS,
+        systems=ALL_SYSTEMS,
+        coarse_s=1.5,
+        coarse_warmup_s=0.5,
+        confirm_s=3.5,
+        confirm_warmup_s=1.0,
+        prefer_wait_s=2,
+        budget_s=40,
+        warmup_s=4,
+        warmup_per_s=150,
+    ),
 )
 
 QUICK = Profile(
@@ -143,9 +211,25 @@ QUICK = Profile(
     zipf_s=1.1,
     partitions=16,
     # (d) at one latency only: the others are the full run's.
-    scenarios=_scenarios(closed_s=2.5, open_s=4, rate=50, latencies=(1500,)),
+    scenarios=_psp_latency(4, rate=50, latencies=(1500,)),
+    closed=_closed(2.5),
     processor=ProcessorSpec(hot_payments=5_000, uniform_accounts=300, uniform_payments=4_000),
     gateway=GatewaySpec(duration_s=2.5),
+    # (a) only, a coarser ladder and shorter points: a smoke test of the method, not a measurement.
+    capacity=CapacitySpec(
+        # 50, 100, 200, 400, 800, 1,600, 3,200 payments/s
+        sweep=SweepSpec(start_per_s=50, factor=2, steps=7, p99_bound_s=1.0, repeats=3, max_points=10),
+        scenarios=CAPACITY_SCENARIOS[:1],
+        systems=ALL_SYSTEMS,
+        coarse_s=1.0,
+        coarse_warmup_s=0.3,
+        confirm_s=2.0,
+        confirm_warmup_s=0.5,
+        prefer_wait_s=2,
+        budget_s=20,
+        warmup_s=1.5,
+        warmup_per_s=100,
+    ),
     drain_s=6.0,
     warmup_s=1.5,
     baseline_lock_timeout_ms=4_000,

@@ -31,27 +31,50 @@ def _read(pid: int) -> tuple[int, float] | None:
         return None  # gone meanwhile
 
 
-def descendants(root: int) -> list[int]:
-    """``root`` and every process below it (PostgreSQL's backends are children of the postmaster)."""
+def _children() -> dict[int, list[int]]:
+    """parent pid -> child pids, from one scan of ``/proc``."""
     parents: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit() and (stat := _read(int(entry))) is not None:
             parents.setdefault(stat[0], []).append(int(entry))
-    out, todo = [], [root]
+    return parents
+
+
+def subtree(roots: Iterable[int], children: Mapping[int, list[int]]) -> list[int]:
+    """``roots`` and every process below them, given the parent -> children map. Pure."""
+    out: list[int] = []
+    seen: set[int] = set()
+    todo = list(roots)
     while todo:
         pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
         out.append(pid)
-        todo += parents.get(pid, [])
+        todo += children.get(pid, [])
     return out
+
+
+def descendants(root: int) -> list[int]:
+    """``root`` and every process below it (PostgreSQL's backends are children of the postmaster)."""
+    return subtree([root], _children())
 
 
 def cpu_seconds(pids: Iterable[int]) -> float:
     return sum(stat[1] for pid in pids if (stat := _read(pid)) is not None)
 
 
+def tree_seconds(root: int) -> float:
+    """CPU seconds so far of ``root`` and its descendants (a gateway with worker processes)."""
+    return cpu_seconds(descendants(root))
+
+
 def snapshot(groups: Mapping[str, list[int]]) -> dict[str, float]:
-    """CPU seconds so far of each named group of processes."""
-    return {name: cpu_seconds(pids) for name, pids in groups.items()}
+    """CPU seconds so far of each named group of processes, their descendants included (resolved now, in
+    one ``/proc`` scan): a service that forks workers (uvicorn ``--workers``, PostgreSQL backends opened
+    during a run) is counted whole."""
+    children = _children()
+    return {name: cpu_seconds(subtree(pids, children)) for name, pids in groups.items()}
 
 
 def delta(before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, float]:

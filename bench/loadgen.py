@@ -23,6 +23,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 import orjson
@@ -62,6 +63,21 @@ class LoadResult:
     t0: float
     t_end: float  # end of the load window (not of the last answer)
     samples: list[Sample] = field(default_factory=list)
+    aborted: bool = False  # open loop: stopped early by its AbortRule (samples are then incomplete)
+
+
+@dataclass(frozen=True)
+class AbortRule:
+    """Open loop: stop a run as soon as its outcome is certain, so that a rate past a system's capacity
+    costs a second or two instead of its whole length plus every request's time-out, and leaves a smaller
+    backlog behind. ``broken(late, planned)`` decides from the count of requests due in the measured
+    window that are already slower than ``bound_s`` (answered late, answered without a final status, or
+    still outstanding past it) and the number due in that window."""
+
+    bound_s: float
+    is_final: Callable[[int], bool]  # a status that completes the request
+    broken: Callable[[int, int], bool]
+    interval_s: float = 0.1
 
 
 def _op_id(raw: bytes) -> str | None:
@@ -126,6 +142,35 @@ async def _closed(
     await asyncio.gather(*(worker() for _ in range(load.concurrency)))
 
 
+async def _watch(
+    rule: AbortRule,
+    load: Load,
+    result: LoadResult,
+    in_flight: dict[asyncio.Task[None], float],
+    abort: asyncio.Event,
+) -> None:
+    """Every ``rule.interval_s``: count the measured window's late requests; set ``abort`` once the bound
+    is certainly broken. Answered samples are scanned once each (an index into the list)."""
+    start, end = result.t0 + load.warmup_s, result.t_end
+    planned = FixedRate(load.rate_per_s, load.duration_s)
+    in_window = planned.due_by(result.t0, end - 1e-9) - planned.due_by(result.t0, start - 1e-9)
+    late_answered, seen = 0, 0
+    while not abort.is_set():
+        samples = result.samples
+        for s in samples[seen:]:
+            if start <= s.due < end and (not rule.is_final(s.status) or s.answered - s.due > rule.bound_s):
+                late_answered += 1
+        seen = len(samples)
+        t = now()
+        late = late_answered + sum(
+            1 for due in in_flight.values() if start <= due < end and t - due > rule.bound_s
+        )
+        if rule.broken(late, in_window):
+            abort.set()
+            return
+        await asyncio.sleep(rule.interval_s)
+
+
 async def _open(
     session: aiohttp.ClientSession,
     base_url: str,
@@ -133,15 +178,24 @@ async def _open(
     load: Load,
     result: LoadResult,
     live: Counters,
+    rule: AbortRule | None = None,
 ) -> None:
     schedule = FixedRate(load.rate_per_s, load.duration_s)
-    in_flight: set[asyncio.Task[None]] = set()
+    in_flight: dict[asyncio.Task[None], float] = {}  # task -> due time
+    abort, drained = asyncio.Event(), asyncio.Event()
+    scheduled = False
+
+    def finished(task: asyncio.Task[None]) -> None:
+        in_flight.pop(task, None)
+        if scheduled and not in_flight:
+            drained.set()
 
     async def one(i: int, due: float) -> None:
         result.samples.append(await _send(session, base_url, calls(i), due, live))
 
+    watcher = asyncio.create_task(_watch(rule, load, result, in_flight, abort)) if rule is not None else None
     i = 0
-    while i < schedule.total:
+    while i < schedule.total and not abort.is_set():
         due_now = schedule.due_by(result.t0, now())
         while i < due_now:
             due = schedule.due_at(result.t0, i)
@@ -150,13 +204,28 @@ async def _open(
                 live.failed += 1
             else:
                 task = asyncio.create_task(one(i, due))
-                in_flight.add(task)
-                task.add_done_callback(in_flight.discard)
+                in_flight[task] = due
+                task.add_done_callback(finished)
             i += 1
         if i < schedule.total:
+            # A plain sleep (no task per wake-up): the watcher's verdict is seen at the next due time.
             await asyncio.sleep(max(0.0, schedule.due_at(result.t0, i) - now()))
-    if in_flight:
-        await asyncio.wait(in_flight)  # each bounded by the session's total time-out
+    scheduled = True
+    if not in_flight:
+        drained.set()
+    # Each request is bounded by the session's total time-out; the watcher's verdict may end this sooner.
+    ends = [asyncio.create_task(drained.wait()), asyncio.create_task(abort.wait())]
+    await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
+    helpers: list[asyncio.Task[Any]] = [*ends, *([watcher] if watcher is not None else [])]
+    for helper in helpers:
+        helper.cancel()
+    await asyncio.gather(*helpers, return_exceptions=True)
+    if abort.is_set():
+        result.aborted = True
+        pending = list(in_flight)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
 
 async def run_load(
@@ -167,9 +236,11 @@ async def run_load(
     request_timeout_s: float,
     on_tick: Ticker | None = None,
     feed: CompletionFeed | None = None,
+    abort: AbortRule | None = None,
 ) -> LoadResult:
     """Drive ``load`` against ``base_url``; returns every request's sample. ``feed``: completions of an
-    asynchronous system, which closed-loop workers wait for after a 202."""
+    asynchronous system, which closed-loop workers wait for after a 202; ``abort``: open loop, stop early
+    once the run has certainly failed."""
     connections = load.concurrency if load.mode is Mode.CLOSED else load.max_in_flight
     connector = aiohttp.TCPConnector(limit=connections, limit_per_host=connections, ttl_dns_cache=None)
     timeout = aiohttp.ClientTimeout(total=request_timeout_s)
@@ -187,7 +258,7 @@ async def run_load(
             if load.mode is Mode.CLOSED:
                 await _closed(session, base_url, calls, load, result, live, feed, request_timeout_s)
             else:
-                await _open(session, base_url, calls, load, result, live)
+                await _open(session, base_url, calls, load, result, live, abort)
         finally:
             if feed is not None:
                 feed.detach()

@@ -86,7 +86,7 @@ class RunResult:
         }
 
 
-def _status_label(status: int) -> str:
+def status_label(status: int) -> str:
     return {NO_ANSWER: "no_answer", DROPPED: "dropped"}.get(status, str(status))
 
 
@@ -131,7 +131,7 @@ def measure(
         sent=sent,
         accepted=len(accepted),
         completed=len(completions),
-        statuses=dict(sorted(Counter(_status_label(s.status) for s in samples).items())),
+        statuses=dict(sorted(Counter(status_label(s.status) for s in samples).items())),
         accepted_per_s=rate_in_window((s.answered for s in accepted), start, run.t_end),
         completed_per_s=rate_in_window((done for _, done in completions), start, run.t_end),
         accept=summarize(accept_lat, missing=len(samples) - len(accepted)),
