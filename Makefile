@@ -63,5 +63,10 @@ bench: $(BENCH_STAMP)
 bench-quick: $(BENCH_STAMP)
 	$(VENV)/bin/payments bench quick
 
+# Restore time of the processor's state with 1M historical payments, unpruned vs pruned (about 5 min).
+.PHONY: bench-restore
+bench-restore: $(BENCH_STAMP)
+	$(PY) -m bench.restore_bench --payments 1000000 --accounts 10000
+
 clean:
 	rm -rf $(VENV) .devstack .mypy_cache .ruff_cache
