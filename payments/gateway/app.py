@@ -31,6 +31,7 @@ from payments.gateway.problems import install_problem_handlers
 from payments.gateway.publisher import CommandPublisher
 from payments.gateway.ratelimit import RateLimiter
 from payments.gateway.readmodel import ReadModel
+from payments.gateway.redis_batch import EvalBatcher
 from payments.gateway.routes import accounts, ledger, members, ops, payments, top_ups, webhooks
 from payments.gateway.services import GatewayServices
 from payments.gateway.settings import GatewaySettings
@@ -92,7 +93,10 @@ def create_app(
             redis=redis,
             auth=auth,
             idempotency=IdempotencyStore(
-                redis, lease_s=settings.inflight_lease_s, retention_s=settings.idempotency_retention_s
+                redis,
+                lease_s=settings.inflight_lease_s,
+                retention_s=settings.idempotency_retention_s,
+                batcher=EvalBatcher(redis) if settings.coalesce_redis_calls else None,
             ),
             read_model=ReadModel(redis),
             waiter=waiter,

@@ -22,6 +22,7 @@ a warning log line report every such request.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import secrets
 from dataclasses import dataclass, field
@@ -30,12 +31,21 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
+from redis.typing import EncodableT
 
 from payments.gateway.idempotency_keys import key_digest, record_key
+from payments.gateway.redis_batch import EvalBatcher
 from payments.readmodel.layout import READY_KEY
 
 log = logging.getLogger(__name__)
+
+# A claim's token only has to differ from every other claim's (it tells a lease's owner from a later
+# claimant, it is no secret): a random per-process prefix and a counter, instead of an os.urandom system
+# call per request.
+_TOKEN_PREFIX = secrets.token_hex(8) + "-"
+_TOKEN_SEQ = itertools.count()
 
 # The whole admission of a new command in ONE evaluation (bench/README.md: each round trip was a measurable
 # share of the gateway's CPU), in the order the API promises: membership pre-check (404/403, then the 400
@@ -193,7 +203,11 @@ class Claim:
 
 
 class IdempotencyStore:
-    def __init__(self, redis: Redis, *, lease_s: float, retention_s: int) -> None:
+    def __init__(
+        self, redis: Redis, *, lease_s: float, retention_s: int, batcher: EvalBatcher | None = None
+    ) -> None:
+        """``batcher``: send the claims through it (coalesced per event-loop tick) instead of one by one."""
+        self._batcher = batcher
         self._lease_ms = int(lease_s * 1000)
         self._retention_ms = retention_s * 1000
         self._claim = redis.register_script(_ADMIT_LUA)
@@ -214,7 +228,7 @@ class IdempotencyStore:
         ``data`` a NEW claim returns too (``Claim.peeked``)."""
         full_digest = key_digest(key)
         record = record_key(principal, full_digest)
-        token = secrets.token_hex(16)
+        token = f"{_TOKEN_PREFIX}{next(_TOKEN_SEQ):x}"
         digest = full_digest[:12]  # logs show this prefix only, never the key
         keys = [
             record,
@@ -223,7 +237,7 @@ class IdempotencyStore:
             account.account_key if account is not None else record,
             fresh.slot if fresh is not None else record,
         ]
-        args: list[str | int] = [
+        args: list[EncodableT] = [
             fingerprint,
             token,
             self._lease_ms,
@@ -235,7 +249,7 @@ class IdempotencyStore:
             "1" if peek is not None else "0",
         ]
         try:
-            reply = await self._claim(keys=keys, args=args)
+            reply = await self._eval(self._claim, keys, args)
         except RedisError as exc:
             log.warning(
                 "idempotency degraded: redis unreachable (%s); key %s... of %s accepted without a record",
@@ -248,15 +262,21 @@ class IdempotencyStore:
             )
         return _parse_claim(reply, record=record, token=token, digest=digest, peek=peek is not None)
 
+    async def _eval(self, script: AsyncScript, keys: list[str], args: list[EncodableT]) -> Any:
+        if self._batcher is not None:
+            return await self._batcher.evalsha(script.sha, script.script, keys, args)
+        return await script(keys=keys, args=args)
+
     async def complete(self, claim: Claim, response: StoredResponse) -> None:
         """Store the response actually sent. Best effort: if Redis fails now, the lease expires and a retry
         re-publishes, which the processor dedupes."""
         if not claim.owned:
             return
         try:
-            ok = await self._complete(
-                keys=[claim.record],
-                args=[
+            ok = await self._eval(
+                self._complete,
+                [claim.record],
+                [
                     claim.token,
                     response.status,
                     orjson.dumps([list(h) for h in response.headers]),
@@ -275,7 +295,7 @@ class IdempotencyStore:
         if not claim.owned:
             return
         try:
-            await self._release(keys=[claim.record], args=[claim.token])
+            await self._eval(self._release, [claim.record], [claim.token])
         except RedisError as exc:
             # The lease TTL frees the key anyway; until then retries get 409.
             log.warning("could not release key %s... (%s)", claim.digest, type(exc).__name__)

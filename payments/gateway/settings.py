@@ -69,6 +69,9 @@ class GatewaySettings(BaseSettings):
     # made under another Idempotency-Key within this window (s) is counted and answered with a
     # ``Payments-Warning`` header (a client making a fresh key per retry); never refused. 0 = off.
     fresh_key_window_s: float = Field(default=10.0, ge=0)
+    # Send the admissions (one Lua evaluation each) that concurrent requests issue in the same event-loop
+    # tick as one Redis pipeline (``payments.gateway.redis_batch``) rather than one by one.
+    coalesce_redis_calls: bool = True
 
     # PSP webhooks (Standard Webhooks): every ``whsec_<base64>`` secret currently accepted. Several during
     # a rotation: add the new one, let the PSP switch, then drop the old one. Empty = every webhook is
