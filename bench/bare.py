@@ -36,9 +36,12 @@ def create_app() -> FastAPI:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench.bare", description=__doc__)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes, as the gateway's --workers")
     args = parser.parse_args(argv)
     uvicorn.run(
-        create_app(),
+        "bench.bare:create_app" if args.workers > 1 else create_app(),
+        factory=args.workers > 1,
+        workers=args.workers,
         host="127.0.0.1",
         port=args.port,
         log_config=None,

@@ -83,10 +83,16 @@ def _start_contenders(
     )
     create_topics(kafka.bootstrap, only)
     env = {"PAYMENTS_KAFKA__TOPICS__COMMANDS": GATEWAY_ONLY_TOPIC}
-    url = stack.start_gateway("gateway-only", free_port(), env)
-    pid = stack.children["gateway-only"].pid
-    assert pid is not None
-    contenders = {"gateway": _Contender(url, pid)}
+    contenders: dict[str, _Contender] = {}
+    # The gateway as deployed (one worker per core) and with one worker: what the workers add, same run.
+    for name, child_name, workers in (
+        ("gateway", "gateway-only", {}),
+        ("gateway, 1 worker", "gateway-only-1w", {"PAYMENTS_WORKERS": "1"}),
+    ):
+        url = stack.start_gateway(child_name, free_port(), {**env, **workers})
+        pid = stack.children[child_name].pid
+        assert pid is not None
+        contenders[name] = _Contender(url, pid)
     children: list[ChildProcess] = []
     if compare_tree is not None:
         child = _start_tree_gateway(stack, compare_tree, env)
@@ -95,14 +101,17 @@ def _start_contenders(
         contenders["gateway (other tree)"] = _Contender(
             f"http://127.0.0.1:{child.argv[child.argv.index('--port') + 1]}", child.pid
         )
-    port = free_port()
-    bare = launch(
-        python_module("bench.bare", "--port", str(port)), stack.log_dir / "bare.log", {**os.environ}
-    )
-    children.append(bare)
-    wait_ready(f"http://127.0.0.1:{port}/readyz", bare, "bare FastAPI app")
-    assert bare.pid is not None
-    contenders["bare FastAPI"] = _Contender(f"http://127.0.0.1:{port}", bare.pid)
+    # "bare FastAPI" (one process) is the floor ``÷ bare`` divides by; the same with one worker per core
+    # shows what workers give an app that does nothing.
+    cores = os.cpu_count() or 1
+    for name, n in (("bare FastAPI", 1), (f"bare FastAPI, {cores} workers", cores)):
+        port = free_port()
+        argv = python_module("bench.bare", "--port", str(port), "--workers", str(n))
+        bare = launch(argv, stack.log_dir / f"bare-{n}.log", {**os.environ})
+        children.append(bare)
+        wait_ready(f"http://127.0.0.1:{port}/readyz", bare, "bare FastAPI app")
+        assert bare.pid is not None
+        contenders[name] = _Contender(f"http://127.0.0.1:{port}", bare.pid)
     return contenders, children
 
 
@@ -134,13 +143,13 @@ def run_gateway_bench(
                     zipf_s=1.0,
                 )
                 tick = progress(f"gateway · {name} · {round_ + 1}/{spec.rounds}", spec.duration_s)
-                before = cpu.cpu_seconds([contender.pid])
+                before = cpu.tree_seconds(contender.pid)
                 result = run(
                     lambda url=contender.url, workload=workload, tick=tick: run_load(  # type: ignore[misc]
                         url, workload.call, load, request_timeout_s=request_timeout_s, on_tick=tick
                     )
                 )
-                cpu_s[name] += cpu.cpu_seconds([contender.pid]) - before
+                cpu_s[name] += cpu.tree_seconds(contender.pid) - before
                 accepted_all[name] += sum(1 for s in result.samples if is_accepted(s.status))
                 # Steady state only: answers inside [t0 + warmup, t_end).
                 start = result.t0 + load.warmup_s
@@ -148,6 +157,7 @@ def run_gateway_bench(
                 seconds[name] += result.t_end - start
     finally:
         stack.stop_child("gateway-only")
+        stack.stop_child("gateway-only-1w")
         for child in children:
             child.stop(timeout_s=10)
     out = []
