@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 
 # pyplot only after the backend is chosen: the default one wants a display.
 import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter
 
 from bench.capacity import SweepResult
 from bench.capacity_report import by_scenario
@@ -63,6 +64,10 @@ def capacity(sweeps: Sequence[SweepResult], path: Path, *, bound_s: float, ceili
         ax.axhline(bound_s, linestyle=":", color="grey", label=f"bound {bound_s:g} s")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        # Plain numbers on the log axes (not 6 x 10^1).
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.4g}"))
+            axis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
         ax.set_ylim(top=ceiling_s * 1.3)
         ax.set_xlabel("offered payments / s (log)")
         ax.set_ylabel(f"completion p99 (s, log; unfinished at {ceiling_s:g})")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import math
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -305,12 +306,19 @@ def _capacity_out(
         )
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     profile = _select(PROFILES[args.profile], args)
     # Piped output (CI logs, make bench > file) gets wide tables instead of rich's default 80 columns.
     console = Console(width=None if sys.stdout.isatty() else 170)
     started = time.monotonic()
+    # SIGTERM (a CI time-out, `timeout 600 make bench`) ends the run through the finally below, so that
+    # the throwaway PostgreSQL cluster (a daemon, not our child) and the state folder go too.
+    signal.signal(signal.SIGTERM, _terminated)
     bench = Bench(profile, args, console)
     console.print(f"[bold]payments bench {profile.name}[/bold]: {bench.doc['machine']}")
     out: Path = args.out
