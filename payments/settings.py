@@ -48,6 +48,16 @@ class KafkaSettings(BaseModel):
     bootstrap: str = "127.0.0.1:9092"
     partitions: int = Field(default=64, ge=1)
     topics: TopicNames = TopicNames()
+    # Long-poll fetches of the services' consumers: the broker answers once this many bytes are committed
+    # or after this wait (ms), instead of after every single produce (librdkafka's 1 byte). Each fetch costs
+    # the broker a request whatever it carries, so this bounds a consumer's fetches to ~1,000/wait per
+    # second under load and adds at most the wait to each hop of a payment.
+    fetch_min_bytes: int = Field(default=16 * 1024, ge=1)
+    fetch_wait_max_ms: int = Field(default=10, ge=1)
+
+    def fetch_config(self) -> dict[str, str | int | bool]:
+        """The long-poll properties of the services' streaming consumers (not of one-off readers)."""
+        return {"fetch.min.bytes": self.fetch_min_bytes, "fetch.wait.max.ms": self.fetch_wait_max_ms}
 
     def client_config(self) -> dict[str, str | int | bool]:
         """Base librdkafka config for producers. murmur2_random matches the Java client's key->partition

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from payments.processor.main import ProcessorSettings
-from payments.settings import with_bootstrap
+from payments.settings import KafkaSettings, with_bootstrap
+from payments.streaming.config import consumer_config, producer_config
 
 
 def test_a_bootstrap_flag_overrides_the_environment_and_keeps_everything_else(
@@ -26,3 +27,11 @@ def test_no_bootstrap_flag_keeps_the_environments(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("PAYMENTS_KAFKA__BOOTSTRAP", "10.0.0.1:9092")
     settings = ProcessorSettings()
     assert with_bootstrap(settings, flag) is settings
+
+
+def test_streaming_consumers_long_poll_but_producers_get_no_consumer_properties() -> None:
+    kafka = KafkaSettings(bootstrap="127.0.0.1:1", fetch_min_bytes=4096, fetch_wait_max_ms=25)
+    consumer = consumer_config(kafka, "g")
+    assert (consumer["fetch.min.bytes"], consumer["fetch.wait.max.ms"]) == (4096, 25)
+    # librdkafka warns about (and ignores) consumer properties on a producer: keep them apart.
+    assert not {"fetch.min.bytes", "fetch.wait.max.ms"} & set(producer_config(kafka))

@@ -41,6 +41,17 @@ from payments.settings import KafkaSettings
 DEMO_FUNDING = 100_000  # EUR 1,000.00 in minor units
 
 
+def dev_partitions(cores: int | None = None) -> int:
+    """Partitions per topic for a stack on this one machine: 2 per core, at least 4.
+
+    Every partition a Kafka transaction touches costs the broker a commit marker, and one processor batch
+    touches up to every partition of four topics; on a single box more partitions than processes that could
+    own them only add that cost (the production default, ``KafkaSettings.partitions``, stays 64 so that a
+    cluster can scale out to 64 processors without re-partitioning)."""
+    n = cores if cores is not None else (os.cpu_count() or 1)
+    return max(4, 2 * n)
+
+
 @dataclass
 class Stack:
     state_dir: Path
@@ -243,7 +254,10 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="payments up", description=__doc__)
     parser.add_argument("--processors", type=int, default=1, help="processor instances (default 1)")
     parser.add_argument(
-        "--partitions", type=int, default=KafkaSettings().partitions, help="partitions per topic"
+        "--partitions",
+        type=int,
+        default=dev_partitions(),
+        help="partitions per topic (default: 2 per core, at least 4; production sets its own, 64 by default)",
     )
     parser.add_argument("--gateway-port", type=int, default=8080, help="0 = any free port")
     parser.add_argument("--psp-port", type=int, default=8090, help="0 = any free port")

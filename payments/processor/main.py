@@ -61,6 +61,7 @@ def build_runtime(settings: ProcessorSettings, ready: threading.Event) -> Exactl
         codec=StateCodec(),
         on_ready=ready.set,
         pruner=RetentionPruner(settings.terminal_retention_ms),
+        fetch_config=settings.kafka.fetch_config(),
     )
 
 

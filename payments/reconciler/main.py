@@ -161,6 +161,7 @@ def _run(settings: ReconcilerSettings, stop: threading.Event, ready: threading.E
         codec=TrackedCodec(),
         on_ready=ready.set,
         punctuator=handoff,
+        fetch_config=settings.kafka.fetch_config(),
     )
     try:
         runtime.run(stop)

@@ -21,6 +21,7 @@ def consumer_config(kafka: KafkaSettings, group: str, overrides: Mapping[str, An
     each consumer's own exactly-once or at-least-once protocol, never librdkafka's timer)."""
     return {
         **kafka.consumer_config(),
+        **kafka.fetch_config(),
         "group.id": group,
         "enable.auto.commit": False,
         "isolation.level": "read_committed",

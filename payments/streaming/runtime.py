@@ -61,6 +61,7 @@ class ExactlyOnceRuntime:
         punctuate_interval_s: float = 1.0,
         pruner: Pruner | None = None,
         clock_ms: Callable[[], int] = _wall_clock_ms,
+        fetch_config: Mapping[str, str | int | bool] | None = None,
     ) -> None:
         self._client_config = client_config
         self._s = settings
@@ -89,6 +90,8 @@ class ExactlyOnceRuntime:
         self._consumer = Consumer(
             {
                 **consumer_base(client_config),
+                # Long-poll fetch settings (KafkaSettings.fetch_config): fewer, fuller fetches.
+                **(fetch_config or {}),
                 "group.id": settings.group_id,
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
