@@ -37,8 +37,9 @@ CHECKS = (
     "response_schema_conformance",
 )
 # Test cases per operation in the fuzzing phase (the examples, coverage and stateful phases add theirs):
-# about 850 requests in all, under a minute on a loaded 2-core machine.
-MAX_EXAMPLES = 15
+# about 770 requests in all; the schemathesis run took 85 s on the 2-core machine at a load average of 10
+# (the coverage phase is most of it and does not depend on this number).
+MAX_EXAMPLES = 10
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,9 @@ def test_schemathesis_finds_nothing(live: Live, tmp_path: Path) -> None:
             "--seed", "20261204",
             "--generation-database", "none",
             "--request-timeout", "20",
-            "--workers", "2",
+            # One worker: hypothesis parses lambda sources with ast.parse, which races between threads on
+            # CPython 3.11 ("AST constructor recursion depth mismatch", a run error in the tool, not the API).
+            "--workers", "1",
             "--no-color",
         ],
         cwd=tmp_path,
