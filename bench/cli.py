@@ -76,6 +76,12 @@ def _parser() -> argparse.ArgumentParser:
         help="also run the gateway and the processor from this source tree (before/after an optimisation)",
     )
     parser.add_argument("--gateway-rounds", type=int, default=None, help="rounds of the gateway benchmark")
+    parser.add_argument(
+        "--accounts",
+        type=int,
+        default=None,
+        help="accounts of (b) and (c) (default: the profile's; fewer load faster)",
+    )
     parser.add_argument("--keep-state", action="store_true", help="keep the state folder (logs) afterwards")
     return parser
 
@@ -111,6 +117,8 @@ def _select(profile: Profile, args: argparse.Namespace) -> Profile:
         wait = max(cap.prefer_wait_s, math.ceil(args.p99_bound) + 1)
         cap = replace(cap, sweep=replace(cap.sweep, p99_bound_s=args.p99_bound), prefer_wait_s=wait)
     profile = replace(profile, capacity=cap)
+    if args.accounts:
+        profile = replace(profile, accounts=args.accounts)
     if args.gateway_rounds:
         profile = replace(profile, gateway=replace(profile.gateway, rounds=args.gateway_rounds))
     return profile
