@@ -99,12 +99,20 @@ def stop_on_signals() -> threading.Event:
 
 
 @contextmanager
-def serve(settings: ServiceSettings, ready: Callable[[], bool]) -> Iterator[threading.Event]:
-    """The stop event (signals installed) with the ops endpoints up for the block's duration."""
-    stop = stop_on_signals()
+def ops_endpoints(settings: ServiceSettings, ready: Callable[[], bool]) -> Iterator[OpsServer]:
+    """The ops endpoints for the block's duration (for a service that handles its signals itself, e.g.
+    with ``loop.add_signal_handler`` on an asyncio loop)."""
     ops = OpsServer(settings.ops_host, settings.ops_port, ready).start()
     log.info("ops endpoints on http://%s:%d", settings.ops_host, ops.port)
     try:
-        yield stop
+        yield ops
     finally:
         ops.stop()
+
+
+@contextmanager
+def serve(settings: ServiceSettings, ready: Callable[[], bool]) -> Iterator[threading.Event]:
+    """The stop event (signals installed) with the ops endpoints up for the block's duration."""
+    stop = stop_on_signals()
+    with ops_endpoints(settings, ready):
+        yield stop

@@ -40,6 +40,20 @@ log = logging.getLogger(__name__)
 
 TP = tuple[str, int]  # (topic, partition)
 
+# Between attempts to list end offsets while a partition has no leader (s).
+_RETRY_BACKOFF_S = 0.2
+# What a partition without a leader yet answers (right after topic creation or a broker restart); the
+# broker's errors do not always carry librdkafka's retriable flag.
+_LEADERSHIP_ERRORS = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError._TIMED_OUT,
+        KafkaError.REQUEST_TIMED_OUT,
+    }
+)
+
 # librdkafka's "start at the log start offset", whatever retention removed before it.
 BEGINNING: int = OFFSET_BEGINNING
 
@@ -70,19 +84,34 @@ class EndOffsets:
     def __init__(self, kafka: KafkaSettings) -> None:
         self._admin = AdminClient(admin_config(kafka))
 
-    def query(self, tps: Iterable[TP], *, committed: bool = True, timeout_s: float = 10.0) -> dict[TP, int]:
-        """Last stable offsets (``committed``) or high watermarks. Raises EndOffsetsUnavailable."""
+    def query(
+        self, tps: Iterable[TP], *, committed: bool = True, timeout_s: float = 10.0, retry_s: float = 0.0
+    ) -> dict[TP, int]:
+        """Last stable offsets (``committed``) or high watermarks. Retriable errors (no leader yet, right
+        after topics are created or a broker restarted) are retried for ``retry_s``. Raises
+        EndOffsetsUnavailable."""
         request = {TopicPartition(t, p): OffsetSpec.latest() for t, p in tps}  # type: ignore[no-untyped-call]
         if not request:
             return {}
         isolation = IsolationLevel.READ_COMMITTED if committed else IsolationLevel.READ_UNCOMMITTED
-        try:
-            futures = self._admin.list_offsets(request, isolation_level=isolation, request_timeout=timeout_s)
-            return {(tp.topic, tp.partition): f.result().offset for tp, f in futures.items()}
-        except KafkaException as exc:
-            err = exc.args[0] if exc.args else None
-            retriable = isinstance(err, KafkaError) and err.retriable()
-            raise EndOffsetsUnavailable(f"cannot list end offsets: {exc}", retriable=retriable) from exc
+        deadline = time.monotonic() + retry_s
+        while True:
+            try:
+                futures = self._admin.list_offsets(
+                    request, isolation_level=isolation, request_timeout=timeout_s
+                )
+                return {(tp.topic, tp.partition): f.result().offset for tp, f in futures.items()}
+            except KafkaException as exc:
+                err = exc.args[0] if exc.args else None
+                retriable = isinstance(err, KafkaError) and (
+                    err.retriable() or err.code() in _LEADERSHIP_ERRORS
+                )
+                if not retriable or time.monotonic() >= deadline:
+                    raise EndOffsetsUnavailable(
+                        f"cannot list end offsets: {exc}", retriable=retriable
+                    ) from exc
+                log.info("end offsets not available yet (%s); retrying", exc)
+                time.sleep(_RETRY_BACKOFF_S)
 
 
 class TopicReader:
@@ -105,7 +134,8 @@ class TopicReader:
                 {"enable.partition.eof": True, "auto.offset.reset": "earliest", **(overrides or {})},
             )
         )
-        self._ends = EndOffsets(kafka)
+        self._kafka = kafka
+        self._ends: EndOffsets | None = None  # made on the first read_to_end(): a follower needs none
         self.complete = False  # whether the last read_to_end() reached every end
         try:
             parts: list[TP] = []
@@ -121,6 +151,7 @@ class TopicReader:
 
     def close(self) -> None:
         self._consumer.close()
+        self._ends = None  # the admin client has no close(); dropping it releases its connections
 
     def __enter__(self) -> TopicReader:
         return self
@@ -146,7 +177,11 @@ class TopicReader:
         Stops at the ends, after ``timeout_s``, or after ``stall_s`` without any event; ``complete`` says
         whether every end was reached. Raises ReadFailed on an error that is not an end of partition."""
         self.complete = False
-        ends = self._ends.query(self.partitions, committed=committed)
+        if self._ends is None:
+            self._ends = EndOffsets(self._kafka)
+        # Retried for up to a third of the read's budget: the same patience the consumer's own metadata
+        # requests had in the hand-written loops this replaces.
+        ends = self._ends.query(self.partitions, committed=committed, retry_s=min(30.0, timeout_s / 3))
         pending = {tp for tp, end in ends.items() if end > 0}
         self._caught_up(pending, ends)
         deadline = time.monotonic() + timeout_s
