@@ -5,6 +5,8 @@ content type, headers, body schema)."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import os
 import re
 import subprocess
@@ -24,6 +26,7 @@ from payments.devstack.ports import free_port
 from payments.devstack.probe import wait_http_ok
 from payments.gateway.seed import create_api_key
 from payments.settings import KafkaSettings
+from tests.gateway.schemathesis_hooks import WEBHOOK_SECRET_ENV
 from tests.support import Service, processor, service_env
 
 pytestmark = pytest.mark.integration
@@ -40,6 +43,8 @@ CHECKS = (
 # about 770 requests in all; the schemathesis run took 85 s on the 2-core machine at a load average of 10
 # (the coverage phase is most of it and does not depend on this number).
 MAX_EXAMPLES = 10
+# The hooks sign the fuzzed webhooks with it (Standard Webhooks: whsec_ + base64 of the key).
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"schemathesis fuzzing secret!").decode()
 
 
 @dataclass(frozen=True)
@@ -97,7 +102,11 @@ def live(kafka_settings: KafkaSettings, redis_db: str, tmp_path: Path) -> Iterat
     env = service_env(kafka_settings, prefix, PAYMENTS_REDIS__URL=redis_db)
     # No PSP here, so payments and top-ups never finish: a fuzzed `Prefer: wait=10` would hold each
     # request for 10 s. Capped at 1 s, the wait paths are still taken.
-    gateway_env = env | {"PAYMENTS_MAX_PREFER_WAIT_S": "1", "PAYMENTS_ACCOUNT_OPEN_WAIT_S": "1"}
+    gateway_env = env | {
+        "PAYMENTS_MAX_PREFER_WAIT_S": "1",
+        "PAYMENTS_ACCOUNT_OPEN_WAIT_S": "1",
+        "PAYMENTS_WEBHOOK_SECRETS": json.dumps([WEBHOOK_SECRET]),
+    }
     port = free_port()
     services = [
         processor(kafka_settings, prefix, 0, tmp_path),
@@ -156,6 +165,7 @@ def test_schemathesis_finds_nothing(live: Live, tmp_path: Path) -> None:
             **os.environ,
             "NO_COLOR": "1",
             "SCHEMATHESIS_HOOKS": "tests.gateway.schemathesis_hooks",
+            WEBHOOK_SECRET_ENV: WEBHOOK_SECRET,
             "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
         },
     )  # fmt: skip
@@ -171,5 +181,6 @@ def test_schemathesis_finds_nothing(live: Live, tmp_path: Path) -> None:
     for reached in (
         "POST /v1/accounts/{account_id}/payments 202",
         "GET /v1/accounts/{account_id}/ledger 200",
+        "POST /v1/psp/webhooks 422",  # authentic but not an event we can read
     ):
         assert answers.get(reached, 0) > 0, reached
