@@ -17,8 +17,9 @@ import resource
 import signal
 import threading
 import time
+from collections.abc import Callable
+from typing import Literal
 
-import uvloop
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -61,6 +62,9 @@ class PspCallerSettings(BaseSettings):
     ops_host: str = "127.0.0.1"
     ops_port: int = Field(default=0, ge=0)
     log_level: str = "INFO"
+    # uvloop: the psp-caller's CPU per PSP call was 0.6-0.9x asyncio's (bench/psp_caller_bench.py);
+    # "asyncio" is there to compare, and for platforms without uvloop (Windows).
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 
 
 def _raise_fd_limit(needed: int) -> None:
@@ -80,6 +84,14 @@ def _breaker_changed(state: BreakerState) -> None:
         log.info("PSP circuit breaker closed: calls flow again")
     else:
         log.warning("PSP circuit breaker %s: calls wait for the PSP to recover", state.value)
+
+
+def _loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    if name == "uvloop":
+        import uvloop  # not on Windows: imported only when chosen
+
+        return uvloop.new_event_loop
+    return asyncio.new_event_loop
 
 
 def _now_ms() -> int:
@@ -162,9 +174,7 @@ def main(argv: list[str]) -> int:
     ops = OpsServer(settings.ops_host, settings.ops_port, ready.is_set).start()
     log.info("ops endpoints on http://%s:%d; PSP at %s", settings.ops_host, ops.port, settings.psp_url)
     try:
-        # uvloop: the loop's own overhead per callback and per socket event is a fraction of asyncio's,
-        # which matters with a thousand HTTP calls and Kafka hand-offs in flight.
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        with asyncio.Runner(loop_factory=_loop_factory(settings.event_loop)) as runner:
             runner.run(_main(settings, ready))
     except StreamingError as exc:
         log.error("psp-caller stopped: %s", exc)

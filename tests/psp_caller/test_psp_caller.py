@@ -97,7 +97,10 @@ def test_faulty_psp_never_moves_money_twice_and_every_request_gets_an_outcome(
         latency_ms={"median": 5, "max": 50},
         seed=11,
     )
-    caller = make_caller(kafka_settings, sim, tmp_path)
+    # 200 calls at once, not all 1,000: the simulator shares this 2-core box, and a thousand calls at once on
+    # a loaded machine make it answer slower than the 1 s time-out — real time-outs, reported unknown, which
+    # is right but not what this test is about (the fault handling, not an overloaded PSP).
+    caller = make_caller(kafka_settings, sim, tmp_path, PAYMENTS_MAX_IN_FLIGHT="200")
     caller.start()
     try:
         requests = make_requests(1_000, accounts=40, seed_prefix=unique_prefix())
