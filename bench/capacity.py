@@ -173,7 +173,7 @@ class CapacityRunner:
         if system not in self._warm:
             # Unrecorded: the broker's JIT and every process's caches, as in the scenarios' warm-up.
             load = Load(Mode.OPEN, self._spec.warmup_s, rate_per_s=self._spec.warmup_per_s, warmup_s=0)
-            self._run(scenario, system, url, load, task, "warm-up")
+            self._run(url, self._calls(scenario, system), load, task, "warm-up")
             self._settle(groups)
             self._warm.add(system)
         sweep = self._spec.sweep
@@ -221,10 +221,11 @@ class CapacityRunner:
         )
         load = Load(Mode.OPEN, length, rate_per_s=rate, warmup_s=warm, max_in_flight=spec.max_in_flight)
         label = f"{rate:,.0f}/s {phase.value}"
+        calls = self._calls(scenario, system)  # before the CPU snapshot: a Zipf table costs ~50 ms
         before = cpu.snapshot(groups)
         loadgen_before = cpu.cpu_seconds([os.getpid()])  # not its subtree: every service is its child
         t0 = time.monotonic()
-        result = self._run(scenario, system, url, load, task, label)
+        result = self._run(url, calls, load, task, label)
         seconds = time.monotonic() - t0
         used = cpu.delta(before, cpu.snapshot(groups))
         used[LOADGEN] = round(cpu.cpu_seconds([os.getpid()]) - loadgen_before, 3)
@@ -235,9 +236,7 @@ class CapacityRunner:
             statuses=dict(sorted(statuses.items())),
         )  # fmt: skip
 
-    def _run(
-        self, scenario: CapacityScenario, system: System, url: str, load: Load, task: TaskID, label: str
-    ) -> LoadResult:
+    def _calls(self, scenario: CapacityScenario, system: System) -> Callable[[int], PaymentCall]:
         workload = Workload(
             self._world,
             scenario.accounts,
@@ -246,9 +245,14 @@ class CapacityRunner:
             zipf_s=self._zipf_s,
         )
         wait_s = self._spec.prefer_wait_s
-        calls: Callable[[int], PaymentCall] = (
-            (lambda i: with_prefer_wait(workload.call(i), wait_s)) if system is System.OURS else workload.call
-        )
+        if system is System.OURS:
+            return lambda i: with_prefer_wait(workload.call(i), wait_s)
+        return workload.call
+
+    def _run(
+        self, url: str, calls: Callable[[int], PaymentCall], load: Load, task: TaskID, label: str
+    ) -> LoadResult:
+        wait_s = self._spec.prefer_wait_s
         rule = AbortRule(self._spec.sweep.p99_bound_s, FINAL_STATUSES.__contains__, bound_broken)
         self._progress.reset(task, total=load.duration_s)
 

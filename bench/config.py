@@ -186,19 +186,19 @@ FULL = Profile(
     closed=_closed(10),
     processor=ProcessorSpec(hot_payments=30_000, uniform_accounts=5_000, uniform_payments=30_000),
     gateway=GatewaySpec(duration_s=8, rounds=2),
-    # 9 sweeps in ~4 minutes: ~9 points each, coarse ones 1.2 s, confirm ones 3 s, failing ones stopped
-    # as soon as the bound is broken; no point starts after 26 s of a sweep.
+    # 9 sweeps in <= ~5 minutes: ~10 points each, coarse ones 1 s, confirm ones 2.5 s, failing ones
+    # stopped as soon as the bound is broken; no point starts after 30 s of a sweep.
     capacity=CapacitySpec(
         # 80, 120, 180, 270, 400, 610, 910, 1,400, 2,100, 3,100 payments/s
         sweep=SweepSpec(start_per_s=80, factor=1.5, steps=10, p99_bound_s=1.0, repeats=3, max_points=13),
         scenarios=CAPACITY_SCENARIOS,
         systems=ALL_SYSTEMS,
-        coarse_s=1.2,
-        coarse_warmup_s=0.4,
-        confirm_s=3.0,
-        confirm_warmup_s=0.8,
+        coarse_s=1.0,
+        coarse_warmup_s=0.3,
+        confirm_s=2.5,
+        confirm_warmup_s=0.7,
         prefer_wait_s=2,
-        budget_s=26,
+        budget_s=30,
         warmup_s=4,
         warmup_per_s=120,
     ),
