@@ -139,7 +139,8 @@ class IntakePrecheck:
 
     The error order stays 401 → 404/403 → 400 → 422 → 409: ``get_intake_precheck`` runs the pre-check on
     its own (one round trip, as ``MemberAccount`` does) whenever something would answer before the claim
-    (a missing key, an invalid body) or when the rate limiter is about to spend a token.
+    (a missing key, an invalid body). The rate limiter's token is taken in the same evaluation too, after
+    the pre-check (requests refused with 404/403 spend none) and before the claim.
     """
 
     services: GatewayServices
@@ -182,13 +183,3 @@ async def get_intake_precheck(
 
 # A member's payment or top-up: the pre-check (404 / 403 / currency 400) folded into the claim.
 IntakeAccount = Annotated[IntakePrecheck, Depends(get_intake_precheck)]
-
-
-async def check_intake_rate_limit(precheck: IntakeAccount, services: Services) -> None:
-    if services.rate_limiter.enabled:
-        await precheck.run_alone()  # requests refused with 404/403 do not spend tokens
-        await services.rate_limiter.check(precheck.principal.user_id)
-
-
-# ``RateLimited`` for routes that declare ``IntakeAccount``.
-IntakeRateLimited = Annotated[None, Depends(check_intake_rate_limit)]

@@ -36,6 +36,7 @@ from redis.exceptions import RedisError
 from redis.typing import EncodableT
 
 from payments.gateway.idempotency_keys import key_digest, record_key
+from payments.gateway.ratelimit import TAKE_FN_LUA
 from payments.gateway.redis_batch import EvalBatcher
 from payments.readmodel.layout import READY_KEY
 
@@ -53,15 +54,20 @@ _TOKEN_SEQ = itertools.count()
 # failed pre-check never claims a key. All keys live in one Redis; a cluster would need one hash slot.
 #
 # KEYS[1] record, KEYS[2] read-model hash to peek at, KEYS[3] readmodel:ready, KEYS[4] the account's hash,
-# KEYS[5] the fresh-key slot of the request's payment signature (see ``FreshKeyCheck``).
+# KEYS[5] the fresh-key slot of the request's payment signature (see ``FreshKeyCheck``), KEYS[6] the
+# principal's rate-limit bucket (``ratelimit``: a token is taken after the pre-check, before the claim).
 # ARGV[1] fingerprint, ARGV[2] token, ARGV[3] lease ms, ARGV[4] pre-check: '' none, 'exists', 'member';
 # ARGV[5] principal, ARGV[6] currency ('' = not checked), ARGV[7] key digest ('' = no fresh-key check),
-# ARGV[8] fresh-key window ms, ARGV[9] '1' = peek at KEYS[2].
-# Replies: {'not_found'}, {'not_a_member'}, {'currency', account currency}, or {outcome, pre, ...} with
+# ARGV[8] fresh-key window ms, ARGV[9] '1' = peek at KEYS[2], ARGV[10] tokens per ms ('' = no limit),
+# ARGV[11] burst.
+# Replies: {'not_found'}, {'not_a_member'}, {'currency', account currency}, {'limited', pre, ms until
+# a token}, or {outcome, pre, ...} with
 # pre 'ok' | 'skipped' (none asked) | 'rebuilding' (read model incomplete: skipped, the processor decides):
 # {'new', pre, suspected 0|1, peeked data or nil}, {'mismatch', pre}, {'inflight', pre, pttl ms},
 # {'done', pre, status, headers, body}.
-_ADMIT_LUA = """
+_ADMIT_LUA = (
+    TAKE_FN_LUA
+    + """
 local pre = 'skipped'
 if ARGV[4] ~= '' then
   if redis.call('EXISTS', KEYS[3]) == 0 then
@@ -86,6 +92,10 @@ if ARGV[4] ~= '' then
     pre = 'ok'
   end
 end
+if ARGV[10] ~= '' then
+  local allowed, wait_ms = take(KEYS[6], tonumber(ARGV[10]), tonumber(ARGV[11]))
+  if allowed == 0 then return {'limited', pre, wait_ms} end
+end
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then
   redis.call('HSET', KEYS[1], 'state', 'inflight', 'fp', ARGV[1], 'token', ARGV[2])
@@ -105,6 +115,7 @@ if v[1] ~= ARGV[1] then return {'mismatch', pre} end
 if state == 'inflight' then return {'inflight', pre, tostring(redis.call('PTTL', KEYS[1]))} end
 return {'done', pre, v[2], v[3], v[4]}
 """
+)
 
 # KEYS[1] record; ARGV[1] token, ARGV[2] status, ARGV[3] headers json, ARGV[4] body, ARGV[5] retention ms
 _COMPLETE_LUA = """
@@ -129,6 +140,7 @@ class ClaimKind(StrEnum):
     MISMATCH = "mismatch"  # another payload under the same key → 422
     DEGRADED = "degraded"  # Redis unreachable → proceed without a record
     REFUSED = "refused"  # the folded pre-check failed (``Claim.precheck`` says how); nothing was claimed
+    RATE_LIMITED = "rate_limited"  # no token in the principal's bucket (``retry_after_ms``); nothing claimed
 
 
 class Precheck(StrEnum):
@@ -152,6 +164,15 @@ class AccountCheck:
     account_key: str
     require_member: bool
     currency: str | None
+
+
+@dataclass(frozen=True)
+class RateCheck:
+    """A token to take from ``bucket`` (``ratelimit.RateLimiter.bucket_args``) before claiming."""
+
+    bucket: str
+    rate_per_ms: str
+    burst: int
 
 
 @dataclass(frozen=True)
@@ -223,6 +244,7 @@ class IdempotencyStore:
         peek: str | None = None,
         account: AccountCheck | None = None,
         fresh: FreshKeyCheck | None = None,
+        rate: RateCheck | None = None,
     ) -> Claim:
         """One round trip: ``account``'s pre-check, then the claim. ``peek``: a read-model hash whose
         ``data`` a NEW claim returns too (``Claim.peeked``)."""
@@ -236,6 +258,7 @@ class IdempotencyStore:
             READY_KEY,
             account.account_key if account is not None else record,
             fresh.slot if fresh is not None else record,
+            rate.bucket if rate is not None else record,
         ]
         args: list[EncodableT] = [
             fingerprint,
@@ -247,6 +270,8 @@ class IdempotencyStore:
             full_digest[:32] if fresh is not None else "",
             fresh.window_ms if fresh is not None else 0,
             "1" if peek is not None else "0",
+            rate.rate_per_ms if rate is not None else "",
+            rate.burst if rate is not None else 0,
         ]
         try:
             reply = await self._eval(self._claim, keys, args)
@@ -303,6 +328,9 @@ class IdempotencyStore:
 
 def _parse_claim(reply: list[Any], *, record: str, token: str, digest: str, peek: bool) -> Claim:
     kind = bytes(reply[0])
+    if kind == b"limited":
+        pre = Precheck(bytes(reply[1]).decode())
+        return Claim(ClaimKind.RATE_LIMITED, retry_after_ms=int(reply[2]), digest=digest, precheck=pre)
     refused = _PRECHECK_REFUSALS.get(kind)
     if refused is not None:
         currency = bytes(reply[1]).decode() if len(reply) > 1 and reply[1] is not None else ""

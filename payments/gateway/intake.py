@@ -33,9 +33,10 @@ from redis.exceptions import RedisError
 
 from payments.gateway import access, render
 from payments.gateway.errors import GatewayError, IntakeUnavailable, ReadModelRebuilding
-from payments.gateway.idempotency import AccountCheck, Claim, ClaimKind, FreshKeyCheck, Precheck
+from payments.gateway.idempotency import AccountCheck, Claim, ClaimKind, FreshKeyCheck, Precheck, RateCheck
 from payments.gateway.idempotency_keys import fresh_key_slot
 from payments.gateway.prefer import preference_applied
+from payments.gateway.ratelimit import rate_limited
 from payments.gateway.render import Answer, OperationCommand, replay_response
 from payments.gateway.services import GatewayServices
 from payments.readmodel.layout import operation_key
@@ -86,6 +87,7 @@ class Submission(Generic[T]):
     # fresh-key detection of a payment signature (``idempotency_keys.fresh_key_slot``).
     account_check: AccountCheck | None = None
     fresh: FreshKeyCheck | None = None
+    rate: RateCheck | None = None  # the principal's token, taken after the pre-check, before the claim
 
 
 def _reused() -> GatewayError:
@@ -101,9 +103,19 @@ async def submit(services: GatewayServices, sub: Submission[T]) -> Response:
     if sub.key is not None:
         peek = sub.peek.key if sub.peek is not None and sub.dedupe_by_read_model else None
         claim = await services.idempotency.claim(
-            sub.principal, sub.key, sub.fingerprint, peek=peek, account=sub.account_check, fresh=sub.fresh
+            sub.principal,
+            sub.key,
+            sub.fingerprint,
+            peek=peek,
+            account=sub.account_check,
+            fresh=sub.fresh,
+            rate=sub.rate,
         )
         _precheck_outcome(services, sub, claim)
+        if claim.kind is ClaimKind.RATE_LIMITED:
+            raise rate_limited(claim.retry_after_ms)
+        if claim.kind is ClaimKind.DEGRADED and sub.rate is not None:
+            services.metrics.redis_degraded.labels("rate_limit").inc()  # failed open, as RateLimiter does
         services.metrics.idempotency.labels(claim.kind.value).inc()
         if claim.suspected_fresh_key:
             services.metrics.suspected_fresh_key_retries.inc()
@@ -250,6 +262,7 @@ def operation_submission(
         echo_preference=wait_s is not None,
         account_check=account_check,
         fresh=fresh,
+        rate=_rate_check(services, principal),
     )
 
 
@@ -262,3 +275,8 @@ def fresh_key_check(
         return None
     slot = fresh_key_slot(principal, account_id, amount, currency, counterparty)
     return FreshKeyCheck(slot, window_ms=int(window_s * 1000))
+
+
+def _rate_check(services: GatewayServices, principal: str) -> RateCheck | None:
+    args = services.rate_limiter.bucket_args(principal)
+    return None if args is None else RateCheck(*args)

@@ -24,28 +24,51 @@ from payments.schemas.errors import ErrorCode
 
 log = logging.getLogger(__name__)
 
-# KEYS[1] bucket; ARGV[1] tokens per ms, ARGV[2] burst. Returns {allowed 0|1, ms until one token}.
-_TAKE_LUA = """
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local v = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(v[1]) or burst
-local at = tonumber(v[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
-local allowed = 0
-local wait_ms = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
-else
-  wait_ms = math.ceil((1 - tokens) / rate)
+# ``take(bucket, tokens per ms, burst)`` → allowed 0|1, ms until one token. A Lua function so that the
+# intake's admission script (``gateway.idempotency``) takes the token in the same evaluation as its claim.
+TAKE_FN_LUA = """
+local function take(bucket, rate, burst)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local v = redis.call('HMGET', bucket, 'tokens', 'at')
+  local tokens = tonumber(v[1]) or burst
+  local at = tonumber(v[2]) or now
+  tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+  local allowed = 0
+  local wait_ms = 0
+  if tokens >= 1 then
+    tokens = tokens - 1
+    allowed = 1
+  else
+    wait_ms = math.ceil((1 - tokens) / rate)
+  end
+  redis.call('HSET', bucket, 'tokens', tostring(tokens), 'at', tostring(now))
+  redis.call('PEXPIRE', bucket, math.ceil(burst / rate) + 1000)
+  return allowed, wait_ms
 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate) + 1000)
+"""
+
+# KEYS[1] bucket; ARGV[1] tokens per ms, ARGV[2] burst. Returns {allowed 0|1, ms until one token}.
+_TAKE_LUA = (
+    TAKE_FN_LUA
+    + """
+local allowed, wait_ms = take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
 return {allowed, wait_ms}
 """
+)
+
+
+def bucket_key(principal: str) -> str:
+    return f"rl:{principal}"
+
+
+def rate_limited(wait_ms: int) -> GatewayError:
+    return GatewayError(
+        "too many requests; retry after the time in Retry-After",
+        code=ErrorCode.RATE_LIMITED,
+        retriable=True,
+        retry_after_s=max(1, math.ceil(wait_ms / 1000)),
+    )
 
 
 class RateLimiter:
@@ -61,22 +84,27 @@ class RateLimiter:
     def enabled(self) -> bool:
         return self._rate_per_ms is not None
 
+    def bucket_args(self, principal: str) -> tuple[str, str, int] | None:
+        """(bucket key, tokens per ms, burst) for a token taken inside another script; None = off."""
+        if self._rate_per_ms is None:
+            return None
+        return bucket_key(principal), repr(self._rate_per_ms), self._burst
+
+    def skipped(self, exc: Exception) -> None:
+        """Fail open: Redis was unreachable when a token was to be taken."""
+        self._metrics.redis_degraded.labels("rate_limit").inc()
+        log.warning("rate limit skipped: redis unreachable (%s)", type(exc).__name__)
+
     async def check(self, principal: str) -> None:
         """Take one token for ``principal``; ``GatewayError(rate_limited)`` if the bucket is empty."""
         if self._rate_per_ms is None:
             return
         try:
             allowed, wait_ms = await self._take(
-                keys=[f"rl:{principal}"], args=[repr(self._rate_per_ms), self._burst]
+                keys=[bucket_key(principal)], args=[repr(self._rate_per_ms), self._burst]
             )
         except RedisError as exc:
-            self._metrics.redis_degraded.labels("rate_limit").inc()
-            log.warning("rate limit skipped: redis unreachable (%s)", type(exc).__name__)
+            self.skipped(exc)
             return
         if not allowed:
-            raise GatewayError(
-                "too many requests; retry after the time in Retry-After",
-                code=ErrorCode.RATE_LIMITED,
-                retriable=True,
-                retry_after_s=max(1, math.ceil(int(wait_ms) / 1000)),
-            )
+            raise rate_limited(int(wait_ms))

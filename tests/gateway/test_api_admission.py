@@ -73,11 +73,14 @@ async def test_error_order_and_failed_precheck_claims_nothing(
     assert len(commands(kafka_settings, expect=1)) == 1
 
 
-async def test_new_payment_is_one_redis_round_trip(kafka_settings: KafkaSettings, redis_db: str) -> None:
+@pytest.mark.parametrize("rate_limit_per_s", [None, 100.0], ids=["unlimited", "rate-limited"])
+async def test_new_payment_is_one_redis_round_trip(
+    kafka_settings: KafkaSettings, redis_db: str, rate_limit_per_s: float | None
+) -> None:
     acct = new_account_id()
     put_account(redis_db, acct)
     url = f"/v1/accounts/{acct}/payments"
-    async with running_gateway(kafka_settings, redis_db) as gw:
+    async with running_gateway(kafka_settings, redis_db, rate_limit_per_s=rate_limit_per_s) as gw:
         assert (await _post(gw, url, PAY, "alice", "warm-up")).status_code == 202  # caches the principal
         seen: list[str] = []
         r = Redis.from_url(redis_db)
@@ -96,7 +99,7 @@ async def test_new_payment_is_one_redis_round_trip(kafka_settings: KafkaSettings
                 task.cancel()
         finally:
             await r.aclose()
-    # The admission (pre-check + claim + peek + fresh-key check) and the stored answer: two evaluations.
+    # The admission (pre-check, rate-limit token, claim, peek, fresh-key check) and the stored answer.
     assert seen == ["EVALSHA", "EVALSHA"]
 
 
@@ -151,3 +154,25 @@ async def test_fresh_key_per_retry_is_counted_and_warned_never_refused(
         late = await _post(gw, pay_url, {**PAY, "amount": 3}, "alice", "late-2")
         assert WARNING not in late.headers
         assert gw.metric(metric) == 0
+
+
+async def test_rate_limit_in_the_admission(kafka_settings: KafkaSettings, redis_db: str) -> None:
+    acct = new_account_id()
+    put_account(redis_db, acct)
+    url = f"/v1/accounts/{acct}/payments"
+    async with running_gateway(kafka_settings, redis_db, rate_limit_per_s=0.01, rate_limit_burst=2) as gw:
+        for i in range(3):  # refused by the pre-check: no token spent
+            assert (await _post(gw, url, PAY, "carol", f"c{i}")).status_code == 403
+        assert (await _post(gw, url, {**PAY, "amount": 0}, "alice", "bad")).status_code == 422
+        assert (await _post(gw, url, PAY, "alice", "a1")).status_code == 202
+        assert (await _post(gw, url, {**PAY, "amount": 2}, "alice", "a2")).status_code == 202
+        limited = await _post(gw, url, {**PAY, "amount": 3}, "alice", "a3")
+        assert (limited.status_code, limited.json()["code"]) == (429, "rate_limited")
+        assert int(limited.headers["retry-after"]) >= 1
+        assert (await _post(gw, url, PAY, "bob", "b1")).status_code == 202  # a bucket per principal
+        r = Redis.from_url(redis_db)
+        try:
+            assert await r.exists(redis_key("alice", "a3")) == 0  # limited: nothing claimed
+            assert await r.exists(redis_key("carol", "c0")) == 0
+        finally:
+            await r.aclose()

@@ -13,7 +13,6 @@ from payments.gateway.deps import (
     CurrentPrincipal,
     IdempotencyKey,
     IntakeAccount,
-    IntakeRateLimited,
     PreferWait,
     Services,
 )
@@ -57,7 +56,6 @@ async def request_payment(
     precheck: IntakeAccount,
     key: IdempotencyKey,
     wait: PreferWait,
-    _limited: IntakeRateLimited,
     body: PaymentRequest,
     services: Services,
 ) -> Response:
