@@ -6,11 +6,12 @@ import math
 
 import pytest
 
-from bench.capacity_report import fmt_spread
+from bench.capacity import LOADGEN, PointResult, SweepResult
+from bench.capacity_report import capacity_label, capacity_rows, fmt_spread, process_rows
 from bench.config import Mode
 from bench.loadgen import DROPPED, NO_ANSWER, LoadResult, Sample
 from bench.points import completed_in_run, ms_per_payment, point_stats
-from bench.sweep import Spread
+from bench.sweep import PointStats, Run, Spread, SweepSpec, capacity, judge, next_run
 
 
 def _run(samples: list[Sample], aborted: bool = False) -> LoadResult:
@@ -82,3 +83,46 @@ def test_spread_cells_show_median_and_range() -> None:
     assert fmt_spread(Spread(2.0, 1.0, 3.0, 3), fmt) == "2.0 (1.0-3.0)"
     assert fmt_spread(Spread(2.0, 2.0, 2.0, 3), fmt) == "2.0"
     assert fmt_spread(Spread(math.nan, math.nan, math.nan, 0), fmt) == "-"
+
+
+def _sweep(system: str, sustained_up_to: int, cpu: dict[str, float]) -> SweepResult:
+    spec = SweepSpec(start_per_s=100, factor=2, steps=4, p99_bound_s=1.0)
+    points: list[PointResult] = []
+    history: list[Run] = []
+    while (chosen := next_run(spec, history)) is not None:
+        step, phase = chosen
+        ok = step <= sustained_up_to
+        stats = PointStats(
+            spec.rate(step), 100, 100 if ok else 50, 100.0, 0.1, 0.5 if ok else math.inf, 0.0, 0
+        )
+        points.append(PointResult(step, phase, stats, judge(stats, spec), dict(cpu), 100, 2.5, 0.3))
+        history.append(Run(step, phase, ok))
+    return SweepResult("a-hot", "(a)", system, tuple(points), capacity(spec, history), 30.0)
+
+
+def test_capacity_rows_give_ours_relative_to_each_baseline() -> None:
+    ours = _sweep("ours", 2, {"gateway": 0.2, "kafka": 0.3, LOADGEN: 0.05})
+    locked = _sweep("baseline-locked", 1, {"app": 0.2, "postgres": 0.1, LOADGEN: 0.05})
+    rows = capacity_rows([ours, locked], ladder_start=100)
+    assert rows[0][:4] == ["a-hot", "ours", "400", "1.00x"]
+    assert rows[1][:4] == ["a-hot", "baseline-locked", "200", "2.00x"]
+    assert rows[0][6] == "5.00"  # system CPU ms per payment: 0.5 s over 100 payments, load generator apart
+    assert rows[1][8].startswith("400/s: 0 of 3 held")
+
+
+def test_process_rows_have_every_process_of_either_system_and_the_total() -> None:
+    ours = _sweep("ours", 2, {"gateway": 0.2, "kafka": 0.3, LOADGEN: 0.05})
+    locked = _sweep("baseline-locked", 1, {"app": 0.2, "postgres": 0.1, LOADGEN: 0.05})
+    headers, rows = process_rows([ours, locked])
+    assert headers == ["process", "ours", "baseline-locked"]
+    table = {r[0]: r[1:] for r in rows}
+    assert table[LOADGEN] == ["0.50", "0.50"]
+    assert table["gateway"] == ["2.00", "-"]
+    assert table["postgres"] == ["-", "1.00"]
+    assert list(table)[-1].startswith("system total")
+    assert table[list(table)[-1]] == ["5.00", "3.00"]
+
+
+def test_no_sustained_step_reads_below_the_ladder() -> None:
+    sweep = _sweep("ours", -1, {"gateway": 0.1})
+    assert capacity_label(sweep, 100) == "< 100"
