@@ -4,12 +4,12 @@
     payments psp-caller --bootstrap 127.0.0.1:9092 --psp-url http://127.0.0.1:8090 --ops-port 9102
 
 Flags override ``PAYMENTS_*`` environment variables (``PAYMENTS_PSP_URL``, ``PAYMENTS_MAX_IN_FLIGHT``,
-``PAYMENTS_KAFKA__BOOTSTRAP``...), which override the defaults below.
+``PAYMENTS_KAFKA__BOOTSTRAP``...), which override the running dev stack's broker and PSP, which override the
+defaults below (payments/service.py).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import random
@@ -23,7 +23,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from payments.observability import OpsServer, configure_logging
+from payments import service
 from payments.psp_caller import metrics
 from payments.psp_caller.backoff import Backoff
 from payments.psp_caller.breaker import BreakerState, CircuitBreaker
@@ -31,7 +31,7 @@ from payments.psp_caller.caller import CallerDeps, PspCaller
 from payments.psp_caller.retry import RetryDeps, RetryPolicy
 from payments.pspclient.http import PspHttp
 from payments.pspclient.money import PspClient
-from payments.settings import KafkaSettings, with_bootstrap
+from payments.settings import KafkaSettings
 from payments.streaming.at_least_once import AtLeastOnceSettings, AtLeastOnceWorker
 from payments.streaming.errors import StreamingError
 from payments.streaming.producer import AsyncProducer
@@ -156,29 +156,21 @@ async def _main(settings: PspCallerSettings, ready: threading.Event) -> None:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="payments psp-caller")
-    parser.add_argument("--bootstrap", help="Kafka bootstrap servers")
-    parser.add_argument("--psp-url", help="base URL of the PSP, e.g. http://127.0.0.1:8090")
-    parser.add_argument("--ops-port", type=int, help="port for /healthz /readyz /metrics (0 = any)")
+    parser = service.parser("payments psp-caller", __doc__)
+    parser.add_argument(
+        "--psp-url", help="base URL of the PSP (default: $PAYMENTS_PSP_URL, else the dev stack's)"
+    )
     args = parser.parse_args(argv)
-    overrides: dict[str, object] = {}
-    if args.psp_url is not None:
-        overrides["psp_url"] = args.psp_url
-    if args.ops_port is not None:
-        overrides["ops_port"] = args.ops_port
-    settings = PspCallerSettings(**overrides)  # type: ignore[arg-type]
-    settings = with_bootstrap(settings, args.bootstrap)
-    configure_logging("psp-caller", settings.log_level)
+    settings, resolution = service.settings(PspCallerSettings, args, psp_url=args.psp_url)
+    service.setup_logging("psp-caller", settings, resolution)
     _raise_fd_limit(settings.max_in_flight + 1024)  # + Kafka, ops server and headroom
     ready = threading.Event()
-    ops = OpsServer(settings.ops_host, settings.ops_port, ready.is_set).start()
-    log.info("ops endpoints on http://%s:%d; PSP at %s", settings.ops_host, ops.port, settings.psp_url)
-    try:
-        with asyncio.Runner(loop_factory=_loop_factory(settings.event_loop)) as runner:
-            runner.run(_main(settings, ready))
-    except StreamingError as exc:
-        log.error("psp-caller stopped: %s", exc)
-        return 1
-    finally:
-        ops.stop()
+    # Signals are handled on the asyncio loop (_main), so only the ops endpoints come from the helper.
+    with service.ops_endpoints(settings, ready.is_set):
+        try:
+            with asyncio.Runner(loop_factory=_loop_factory(settings.event_loop)) as runner:
+                runner.run(_main(settings, ready))
+        except StreamingError as exc:
+            log.error("psp-caller stopped: %s", exc)
+            return 1
     return 0
