@@ -15,9 +15,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from payments.audit.psp_match import PspMovement, check_psp_postings, match_psp
+from payments.audit.psp_match import check_psp_postings, match_psp
 from payments.audit.violations import Violation
 from payments.schemas.ledger import LedgerTransaction, customer_ledger_account
+from payments.schemas.psp_movement import PspMovement
 from payments.schemas.state import (
     TERMINAL_STATUSES,
     AccountSnapshot,

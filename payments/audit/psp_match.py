@@ -12,44 +12,26 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from payments.audit.violations import Violation
-from payments.schemas.ledger import LedgerTransaction
+from payments.schemas.ledger import PSP_POSTING_KINDS, LedgerTransaction, LedgerTxKind
+from payments.schemas.psp_movement import PspMovement, PspMovementLog
 from payments.schemas.state import Operation, OperationKind
 
-# Ledger transaction kinds that record money the PSP moved (see processor/psp_flow.py).
-PSP_POSTING_KINDS = frozenset({OperationKind.PAYMENT.value, OperationKind.TOP_UP.value, "late_psp_success"})
 _PSP_OPS = frozenset({OperationKind.PAYMENT, OperationKind.TOP_UP})
-
-
-@dataclass(frozen=True)
-class PspMovement:
-    """The fields of a PSP audit row this check needs."""
-
-    id: str
-    kind: str  # charge | transfer | refund
-    idempotency_key: str | None
-    amount: int
-    status: str  # succeeded | failed
 
 
 def parse_psp_audit(body: Any) -> list[PspMovement]:
     """The movements of the simulator's audit answer. Raises ValueError if it is not what we expect."""
     try:
-        return [
-            PspMovement(
-                id=m["id"],
-                kind=m["kind"],
-                idempotency_key=m.get("idempotency_key"),
-                amount=m["amount"],
-                status=m["status"],
-            )
-            for m in body["movements"]
-        ]
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise ValueError(f"malformed PSP audit log: {exc!r}") from exc
+        return list(PspMovementLog.model_validate(body).movements)
+    except ValidationError as exc:
+        raise ValueError(
+            f"malformed PSP audit log: {exc.error_count()} errors, first {exc.errors()[0]['loc']}"
+        ) from exc
 
 
 def check_psp_postings(
@@ -66,7 +48,7 @@ def check_psp_postings(
         op = ops.get(op_id)
         if op is None:
             v.append(Violation(3, op_id, "PSP posting for an operation never published"))
-        elif txs[0].kind != "late_psp_success" and op.status.value != "succeeded":
+        elif txs[0].kind != LedgerTxKind.LATE_PSP_SUCCESS and op.status.value != "succeeded":
             v.append(Violation(3, op_id, f"posted as a PSP success but the operation is {op.status.value}"))
     for op_id, op in ops.items():
         if op.kind in _PSP_OPS and op.status.value == "succeeded" and op_id not in postings:
@@ -80,7 +62,7 @@ def match_psp(
     v: list[Violation],
 ) -> int:
     """Match the PSP's own log against our intents and ledger; returns the number of movements matched."""
-    per_key = Counter(m.idempotency_key for m in movements if m.idempotency_key and m.kind != "refund")
+    per_key = Counter(m.idempotency_key for m in movements if m.idempotency_key and m.moves_our_money)
     for key, n in per_key.items():
         if n > 1:
             v.append(Violation(3, key, f"{n} PSP money movements under one idempotency key"))
@@ -88,7 +70,7 @@ def match_psp(
     succeeded = {
         m.idempotency_key: m
         for m in movements
-        if m.status == "succeeded" and m.kind != "refund" and m.idempotency_key is not None
+        if m.succeeded and m.moves_our_money and m.idempotency_key is not None
     }
     matched = 0
     for key, m in succeeded.items():

@@ -18,6 +18,7 @@ from payments.audit.checks import STATE_AGREEMENT, PspMovement
 from payments.audit.violations import Violation
 from payments.chaos.model import Attempt, OpKind, Plan, PlannedOp, Read, Told
 from payments.schemas.ids import derive_payment_id, derive_top_up_id
+from payments.schemas.psp_movement import PspMovementKind
 from payments.schemas.state import Operation, OperationKind, OperationStatus
 
 # Checks beyond docs/design.md §3's numbered invariants, reported by name.
@@ -154,5 +155,5 @@ def _refunds(movements: Sequence[PspMovement]) -> list[Finding]:
     return [
         Finding("inv8", m.id, f"PSP refund of {m.amount} without any refund intent of ours")
         for m in movements
-        if m.kind == "refund"
+        if m.kind == PspMovementKind.REFUND
     ]

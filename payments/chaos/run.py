@@ -255,7 +255,7 @@ def _dump(
 ) -> None:
     """What a failed run's verdict rests on, next to its logs, for whoever debugs it."""
     doc = {
-        "psp_movements": [asdict(m) for m in movements],
+        "psp_movements": [m.model_dump(mode="json") for m in movements],
         "operations": {k: v.model_dump(mode="json") for k, v in ops.items()},
         "attempts": [asdict(a) | {"body": a.body.decode(errors="replace")} for a in attempts],
         "commands_of_findings": [json.loads(c) for c in commands],

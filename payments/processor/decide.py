@@ -23,7 +23,7 @@ from payments.schemas.commands import (
     RequestTopUp,
 )
 from payments.schemas.errors import ErrorCode
-from payments.schemas.ledger import FUNDING, Posting, customer_ledger_account
+from payments.schemas.ledger import FUNDING, LedgerTxKind, Posting, customer_ledger_account
 from payments.schemas.state import (
     AccountSnapshot,
     AccountStatus,
@@ -136,7 +136,7 @@ def _adjust(acct: AccountSnapshot, existing: Operation | None, cmd: AdjustBalanc
     tx = ledger_tx(
         acct,
         cmd.command_id,
-        "adjustment",
+        LedgerTxKind.ADJUSTMENT,
         cmd.currency,
         cmd.issued_at,
         Posting(debit=debit, credit=credit, amount=abs(cmd.amount)),

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from payments.schemas.commands import AnyCommand
 from payments.schemas.errors import ErrorCode
-from payments.schemas.ledger import LedgerTransaction, Posting
+from payments.schemas.ledger import LedgerTransaction, LedgerTxKind, Posting
 from payments.schemas.psp import PspRequest
 from payments.schemas.state import (
     AccountSnapshot,
@@ -103,15 +103,15 @@ def transition(
 
 
 def ledger_tx(
-    acct: AccountSnapshot, op_id: str, kind: str, currency: str, at: int, *postings: Posting
+    acct: AccountSnapshot, op_id: str, kind: LedgerTxKind, currency: str, at: int, *postings: Posting
 ) -> LedgerTransaction:
     """A transaction whose id derives from the operation and its kind, so a replay produces the same id."""
     return LedgerTransaction(
-        tx_id=f"{op_id}:{kind}",
+        tx_id=f"{op_id}:{kind.value}",
         account_id=acct.account_id,
         seq=acct.version,
         op_id=op_id,
-        kind=kind,
+        kind=kind.value,
         currency=currency,
         occurred_at=at,
         postings=postings,

@@ -22,6 +22,7 @@ from payments.schemas.ledger import (
     CHARGE_CLEARING,
     PAYOUT_CLEARING,
     SUSPENSE,
+    LedgerTxKind,
     Posting,
     customer_ledger_account,
 )
@@ -156,7 +157,7 @@ def _succeed(acct: AccountSnapshot, op: Operation, cmd: RecordPspOutcome) -> Dec
         posting = Posting(debit=CHARGE_CLEARING, credit=customer, amount=op.amount)
     if cmd.amount is not None and cmd.amount != op.amount:
         changes["discrepancies"] = op.discrepancies + 1
-    tx = ledger_tx(acct, op.op_id, op.kind.value, op.currency, cmd.issued_at, posting)
+    tx = ledger_tx(acct, op.op_id, LedgerTxKind(op.kind.value), op.currency, cmd.issued_at, posting)
     op = transition(op, acct, cmd, OperationStatus.SUCCEEDED, changes=changes)
     res = result(acct, cmd, result_type_for(op), op=op, tx=tx)
     return Decision(account=acct, operation=op, results=(res,), ledger=(tx,))
@@ -220,7 +221,7 @@ def _discrepancy(
     acct = bump(acct)
     tx = None
     if posting is not None:
-        tx = ledger_tx(acct, op.op_id, "late_psp_success", op.currency, cmd.issued_at, posting)
+        tx = ledger_tx(acct, op.op_id, LedgerTxKind.LATE_PSP_SUCCESS, op.currency, cmd.issued_at, posting)
     op = op.model_copy(update={**changes, "discrepancies": op.discrepancies + 1, "updated_at": cmd.issued_at})
     res = result(
         acct, cmd, ResultType.PSP_DISCREPANCY, op=op, code=ErrorCode.PSP_DISCREPANCY, detail=detail, tx=tx

@@ -12,15 +12,13 @@ import logging
 
 from pydantic import ValidationError
 
-from payments.reconciler.settlement import LATE_SUCCESS_KIND, PSP_OP_KINDS, OurOp, OurPosting
-from payments.schemas.ledger import LedgerTransaction
+from payments.reconciler.settlement import PSP_OP_KINDS, OurOp, OurPosting
+from payments.schemas.ledger import PSP_POSTING_KINDS, LedgerTransaction, LedgerTxKind
 from payments.schemas.state import ResultEvent
 from payments.settings import KafkaSettings
 from payments.streaming.read import Record, TopicReader
 
 log = logging.getLogger(__name__)
-
-_POSTING_KINDS = PSP_OP_KINDS | {LATE_SUCCESS_KIND}
 
 
 class Books:
@@ -55,7 +53,7 @@ class Books:
 
     def _apply_result(self, event: ResultEvent) -> None:
         op = event.operation
-        if op is None or op.kind.value not in PSP_OP_KINDS:
+        if op is None or op.kind not in PSP_OP_KINDS:
             return
         self.ops[op.op_id] = OurOp(
             op_id=op.op_id,
@@ -68,14 +66,14 @@ class Books:
         )
 
     def _apply_ledger(self, tx: LedgerTransaction) -> None:
-        if tx.kind not in _POSTING_KINDS:
+        if tx.kind not in PSP_POSTING_KINDS:
             return
         self.postings.setdefault(tx.op_id, []).append(
             OurPosting(
                 tx_id=tx.tx_id,
                 op_id=tx.op_id,
                 account_id=tx.account_id,
-                kind=tx.kind,
+                kind=LedgerTxKind(tx.kind),
                 amount=sum(p.amount for p in tx.postings),
                 occurred_at=tx.occurred_at,
             )

@@ -21,10 +21,13 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from payments.schemas.ledger import LedgerTxKind
+from payments.schemas.psp_movement import PspMovement
 from payments.schemas.settlement import DiscrepancyKind
+from payments.schemas.state import OperationKind
 
-LATE_SUCCESS_KIND = "late_psp_success"  # the processor's suspense posting (processor/psp_flow.py)
-PSP_OP_KINDS = frozenset({"payment", "top_up"})
+# The operation kinds that move money at the PSP (their ledger kinds carry the same names).
+PSP_OP_KINDS = frozenset({OperationKind.PAYMENT, OperationKind.TOP_UP})
 
 
 @dataclass(frozen=True)
@@ -43,20 +46,9 @@ class OurPosting:
     tx_id: str
     op_id: str
     account_id: str
-    kind: str  # payment | top_up | late_psp_success
+    kind: LedgerTxKind  # one of PSP_POSTING_KINDS
     amount: int
     occurred_at: int  # ms
-
-
-@dataclass(frozen=True)
-class PspRow:
-    id: str
-    kind: str  # charge | transfer | refund
-    idempotency_key: str | None
-    status: str  # succeeded | failed
-    amount: int
-    currency: str
-    created_at: int  # ms
 
 
 @dataclass(frozen=True)
@@ -87,12 +79,12 @@ class MatchReport:
 def match(
     ops: Mapping[str, OurOp],
     postings: Mapping[str, Sequence[OurPosting]],
-    report: Sequence[PspRow],
+    report: Sequence[PspMovement],
     *,
     judge_before_ms: int,
 ) -> MatchReport:
     out = MatchReport(movements=len(report))
-    money = [m for m in report if m.kind != "refund"]
+    money = [m for m in report if m.moves_our_money]
     per_key = Counter(m.idempotency_key for m in money if m.idempotency_key is not None)
     for key, n in sorted(per_key.items()):
         if n > 1:
@@ -103,9 +95,9 @@ def match(
                     op_id=key if op else None, account_id=op.account_id if op else None,
                 )
             )  # fmt: skip
-    succeeded: dict[str, PspRow] = {}
+    succeeded: dict[str, PspMovement] = {}
     for m in money:
-        if m.status != "succeeded":
+        if not m.succeeded:
             continue
         if m.idempotency_key is None or m.idempotency_key not in ops:
             out.findings.append(_orphan(m))
@@ -118,7 +110,7 @@ def match(
     return out
 
 
-def _orphan(m: PspRow) -> Finding:
+def _orphan(m: PspMovement) -> Finding:
     return Finding(
         DiscrepancyKind.ORPHAN_MOVEMENT,
         m.id,
@@ -130,17 +122,17 @@ def _orphan(m: PspRow) -> Finding:
 
 
 def _match_success(
-    op: OurOp, m: PspRow, posts: Sequence[OurPosting], judge_before_ms: int, out: MatchReport
+    op: OurOp, m: PspMovement, posts: Sequence[OurPosting], judge_before_ms: int, out: MatchReport
 ) -> None:
     if not posts:
-        if not op.terminal or m.created_at >= judge_before_ms:
+        if not op.terminal or m.created_at_ms >= judge_before_ms:
             out.pending += 1  # the outcome is on its way (psp-caller, webhook or reconciler)
             return
         detail = f"the PSP {m.kind} succeeded but the operation ended {op.status} without posting it"
         out.findings.append(_about(op, m, DiscrepancyKind.MISSING_ON_OUR_SIDE, detail))
         return
     posted = posts[0]
-    if posted.kind == LATE_SUCCESS_KIND:
+    if posted.kind == LedgerTxKind.LATE_PSP_SUCCESS:
         detail = (
             f"the PSP succeeded after the operation ended {op.status}; posted to suspense for an operator"
         )
@@ -153,7 +145,7 @@ def _match_success(
 
 
 def _about(
-    op: OurOp, m: PspRow, kind: DiscrepancyKind, detail: str, ledger_amount: int | None = None
+    op: OurOp, m: PspMovement, kind: DiscrepancyKind, detail: str, ledger_amount: int | None = None
 ) -> Finding:
     return Finding(
         kind,
@@ -171,7 +163,7 @@ def _about(
 def _postings_without_success(
     ops: Mapping[str, OurOp],
     postings: Mapping[str, Sequence[OurPosting]],
-    succeeded: Mapping[str, PspRow],
+    succeeded: Mapping[str, PspMovement],
     judge_before_ms: int,
     out: MatchReport,
 ) -> None:
@@ -202,7 +194,7 @@ def _results_against_ledger(
     # transactions whose results it has not read yet. Only postings older than the grace are judged.
     for op_id, op in sorted(ops.items()):
         posts = postings.get(op_id, ())
-        regular = [p for p in posts if p.kind != LATE_SUCCESS_KIND]
+        regular = [p for p in posts if p.kind != LedgerTxKind.LATE_PSP_SUCCESS]
         problem = None
         if len(posts) > 1:
             problem = f"{len(posts)} PSP postings for one operation"

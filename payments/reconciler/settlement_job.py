@@ -13,15 +13,17 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
+
+from pydantic import ValidationError
 
 from payments.audit.reader import read_topic
 from payments.pspclient.http import PspStatusError, PspTransportError
 from payments.reconciler import metrics
 from payments.reconciler.books import Books
 from payments.reconciler.psp_lookup import PspReadClient
-from payments.reconciler.settlement import Finding, PspRow, match
+from payments.reconciler.settlement import Finding, match
+from payments.schemas.psp_movement import PspMovement, PspSettlementReport
 from payments.schemas.settlement import Discrepancy, SettlementRun, run_key
 from payments.settings import KafkaSettings
 from payments.streaming.transactional import TransactionalProducer
@@ -39,35 +41,14 @@ class SettlementSettings:
     transactional_id: str = "payments-settlement"
 
 
-def parse_report(body: dict[str, Any]) -> tuple[list[PspRow], int]:
+def parse_report(body: Any) -> tuple[list[PspMovement], int]:
     """The report's movements and its generation time (ms). Raises ValueError on a malformed report."""
     try:
-        rows = [
-            PspRow(
-                id=str(m["id"]),
-                kind=str(m["kind"]),
-                idempotency_key=m.get("idempotency_key"),
-                status=str(m["status"]),
-                amount=_amount(m["amount"]),
-                currency=str(m["currency"]),
-                created_at=_ms(m["created_at"]),
-            )
-            for m in body["movements"]
-        ]
-        return rows, _ms(body["generated_at"])
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"malformed settlement report: {exc!r}") from exc
-
-
-def _amount(value: object) -> int:
-    # Minor units are integers: 12.5 (or true) is a malformed report, never silently rounded.
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"amount {value!r} is not an integer")
-    return value
-
-
-def _ms(iso: str) -> int:
-    return int(datetime.fromisoformat(iso).timestamp() * 1000)
+        report = PspSettlementReport.model_validate(body)
+    except ValidationError as exc:
+        # Locations only: the values may hold idempotency keys, which are not for the logs.
+        raise ValueError(f"malformed settlement report: {[e['loc'] for e in exc.errors()][:5]}") from exc
+    return list(report.movements), report.generated_at_ms
 
 
 def to_discrepancy(f: Finding, run_id: str, now_ms: int) -> Discrepancy:

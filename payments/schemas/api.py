@@ -15,6 +15,7 @@ from pydantic_core import PydanticCustomError
 
 from payments.schemas.commands import Identifier
 from payments.schemas.errors import ErrorCode
+from payments.schemas.ledger import PAYOUT_CLEARING, LedgerTxKind, customer_ledger_account
 from payments.schemas.money import Currency, NonNegativeAmount, PositiveAmount, SignedAmount
 from payments.schemas.pan import find_card_number
 from payments.schemas.psp import PaymentMethodToken
@@ -475,22 +476,24 @@ class MemberChangeOut(BaseModel):
 class PostingOut(BaseModel):
     """One leg of a double-entry transaction: ``amount`` moves from ``debit`` to ``credit``."""
 
-    debit: str = Field(description="the ledger account debited", examples=["customer:" + _ACCOUNT_ID])
-    credit: str = Field(description="the ledger account credited", examples=["clearing:psp-payouts"])
+    debit: str = Field(
+        description="the ledger account debited", examples=[customer_ledger_account(_ACCOUNT_ID)]
+    )
+    credit: str = Field(description="the ledger account credited", examples=[PAYOUT_CLEARING])
     amount: int = Field(description="minor units, > 0", examples=[1250])
 
 
 _LEDGER_EXAMPLE: dict[str, Any] = {
-    "tx_id": "pay_0d6f3b8a1c2e4f5a6b7c8d9e0f:payment",
+    "tx_id": f"pay_0d6f3b8a1c2e4f5a6b7c8d9e0f:{LedgerTxKind.PAYMENT.value}",
     "seq": 4,
-    "kind": "payment",
+    "kind": LedgerTxKind.PAYMENT.value,
     "op_id": "pay_0d6f3b8a1c2e4f5a6b7c8d9e0f",
     "currency": "EUR",
     "occurred_at": 1_767_225_601_500,
     "postings": [
         {
-            "debit": "customer:acct_4f1c2a9e0b7d3c5a81e6f2d4b9",
-            "credit": "clearing:psp-payouts",
+            "debit": customer_ledger_account("acct_4f1c2a9e0b7d3c5a81e6f2d4b9"),
+            "credit": PAYOUT_CLEARING,
             "amount": 1250,
         }
     ],

@@ -7,6 +7,7 @@ its debits (a liability of ours to the account holders).
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,6 +18,25 @@ CHARGE_CLEARING = "clearing:psp-charges"  # money the PSP collected from cards f
 # PSP movements we cannot attribute to an account balance (a PSP success after we expired the operation):
 # posted here so that every PSP success has exactly one ledger posting, and resolved by an operator.
 SUSPENSE = "suspense"
+
+
+class LedgerTxKind(StrEnum):
+    """What a ledger transaction records; it also names the transaction (``tx_id = <op_id>:<kind>``).
+
+    On the wire ``kind`` stays a plain string (:attr:`LedgerTransaction.kind`): a kind added later must not
+    break readers built before it (docs/contracts.md counts an added enum value as breaking). Code produces
+    and compares kinds through this enum; a StrEnum member serialises as the same string.
+    """
+
+    PAYMENT = "payment"  # a PSP transfer succeeded: the held amount leaves for the payout clearing account
+    TOP_UP = "top_up"  # a PSP charge succeeded: the charge clearing account credits the customer
+    ADJUSTMENT = "adjustment"  # an operator's credit or debit against equity:funding
+    # A PSP success after the operation had ended otherwise: posted to SUSPENSE for an operator.
+    LATE_PSP_SUCCESS = "late_psp_success"
+
+
+# The kinds that record money the PSP moved: exactly one per succeeded PSP charge or transfer.
+PSP_POSTING_KINDS = frozenset({LedgerTxKind.PAYMENT, LedgerTxKind.TOP_UP, LedgerTxKind.LATE_PSP_SUCCESS})
 
 
 def customer_ledger_account(account_id: str) -> str:
@@ -39,7 +59,7 @@ class LedgerTransaction(BaseModel):
     account_id: str
     seq: int = Field(description="the account result seq published in the same Kafka transaction")
     op_id: str
-    kind: str
+    kind: str  # a LedgerTxKind value; a plain string on the wire (see LedgerTxKind)
     currency: str
     occurred_at: int
     postings: tuple[Posting, ...]

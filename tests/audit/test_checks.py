@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from payments.audit.checks import PspMovement, audit
 from payments.processor.decide import Decision, decide, operation_key
 from payments.schemas.commands import (
@@ -81,6 +83,10 @@ class History:
         )  # fmt: skip
 
 
+# The fields of a PSP movement these checks do not look at.
+AT = {"currency": "EUR", "created_at": datetime(2024, 5, 1, tzinfo=UTC)}
+
+
 def history() -> History:
     h = History()
     h.apply(
@@ -117,12 +123,12 @@ def history() -> History:
 def psp_log(h: History) -> list[PspMovement]:
     """What the PSP's own audit shows for this history: one movement per key it executed."""
     return [
-        PspMovement(id="mv_p0", kind="transfer", idempotency_key="p0", amount=100, status="succeeded"),
-        PspMovement(id="mv_p2", kind="transfer", idempotency_key="p2", amount=300, status="failed"),
-        PspMovement(id="mv_p3", kind="transfer", idempotency_key="p3", amount=500, status="succeeded"),
-        PspMovement(id="mv_t1", kind="charge", idempotency_key="t1", amount=700, status="succeeded"),
-        PspMovement(id="mv_t2", kind="charge", idempotency_key="t2", amount=50, status="failed"),
-        PspMovement(id="mv_p4", kind="transfer", idempotency_key="p4", amount=100, status="succeeded"),
+        PspMovement(id="mv_p0", kind="transfer", idempotency_key="p0", amount=100, status="succeeded", **AT),
+        PspMovement(id="mv_p2", kind="transfer", idempotency_key="p2", amount=300, status="failed", **AT),
+        PspMovement(id="mv_p3", kind="transfer", idempotency_key="p3", amount=500, status="succeeded", **AT),
+        PspMovement(id="mv_t1", kind="charge", idempotency_key="t1", amount=700, status="succeeded", **AT),
+        PspMovement(id="mv_t2", kind="charge", idempotency_key="t2", amount=50, status="failed", **AT),
+        PspMovement(id="mv_p4", kind="transfer", idempotency_key="p4", amount=100, status="succeeded", **AT),
     ]
 
 
@@ -218,19 +224,19 @@ def test_psp_double_movement_orphan_and_unposted_success_are_caught() -> None:
     movements = psp_log(h)
     double = [
         *movements,
-        PspMovement(id="mv_p0b", kind="transfer", idempotency_key="p0", amount=100, status="succeeded"),
+        PspMovement(id="mv_p0b", kind="transfer", idempotency_key="p0", amount=100, status="succeeded", **AT),
     ]
     assert invariants(h.results, h.ledger, psp_movements=double) == {3}
     orphan = [
         *movements,
-        PspMovement(id="mv_x", kind="charge", idempotency_key="nobody", amount=5, status="succeeded"),
+        PspMovement(id="mv_x", kind="charge", idempotency_key="nobody", amount=5, status="succeeded", **AT),
     ]
     assert invariants(h.results, h.ledger, psp_movements=orphan) == {3}
     # The PSP says p2's transfer succeeded, but we released its hold on its failure and posted nothing.
     flipped = [
         m
         if m.idempotency_key != "p2"
-        else PspMovement(id=m.id, kind=m.kind, idempotency_key="p2", amount=300, status="succeeded")
+        else PspMovement(id=m.id, kind=m.kind, idempotency_key="p2", amount=300, status="succeeded", **AT)
         for m in movements
     ]
     assert invariants(h.results, h.ledger, psp_movements=flipped) == {3}

@@ -8,10 +8,11 @@ import httpx
 import pytest
 
 from payments.audit.main import fetch_psp_movements
-from payments.audit.psp_match import PspMovement, parse_psp_audit
+from payments.audit.psp_match import parse_psp_audit
 from payments.devstack.ports import free_port
 from payments.psp_sim.app import create_app
 from payments.pspclient.http import NotSent
+from payments.schemas.psp_movement import PspMovement, PspMovementKind, PspMovementStatus
 from tests.psp_sim.support import live_server, make_settings
 
 
@@ -35,10 +36,17 @@ def inject(url: str, key: str) -> str:
 
 def test_the_log_is_fetched_and_parsed(sim_url: str) -> None:
     movement_id = inject(sim_url, "pay_audit_1")
-    assert fetch_psp_movements(sim_url) == [
-        PspMovement(id=movement_id, kind="transfer", idempotency_key="pay_audit_1", amount=4321,
-                    status="succeeded")
-    ]  # fmt: skip
+    [m] = fetch_psp_movements(sim_url)
+    assert isinstance(m, PspMovement)
+    assert (m.id, m.kind, m.idempotency_key, m.amount, m.currency, m.status) == (
+        movement_id,
+        PspMovementKind.TRANSFER,
+        "pay_audit_1",
+        4321,
+        "EUR",
+        PspMovementStatus.SUCCEEDED,
+    )
+    assert m.created_at.tzinfo is not None
 
 
 async def test_it_also_works_when_called_from_a_coroutine(sim_url: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from payments.audit.checks import PspMovement
 from payments.chaos.judge import ACK_LOST, PHANTOM, WRONG_ANSWER, Finding, expected_op_id, judge
 from payments.chaos.model import Attempt, Behaviour, OpKind, Plan, PlannedOp, Read, Told
@@ -141,8 +143,12 @@ def test_reads_below_the_overdraft_floor_or_going_back_in_version() -> None:
 
 
 def test_any_refund_at_the_psp_breaks_invariant_8() -> None:
-    refund = PspMovement("re_1", "refund", "k", 100, "succeeded")
-    charge = PspMovement("ch_1", "charge", "top_x", 100, "succeeded")
+    at = datetime(2024, 5, 1, tzinfo=UTC)
+    refund = PspMovement.model_validate(
+        {"id": "re_1", "kind": "refund", "idempotency_key": "k", "amount": 100, "currency": "EUR",
+         "status": "succeeded", "created_at": at}
+    )  # fmt: skip
+    charge = refund.model_copy(update={"id": "ch_1", "kind": "charge", "idempotency_key": "top_x"})
     assert [f.check for f in judge(_plan(), ACCOUNTS, [], [], {}, [charge, refund])] == ["inv8"]
 
 

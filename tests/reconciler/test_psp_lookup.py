@@ -276,4 +276,4 @@ async def test_against_the_real_simulator_in_process() -> None:
     assert [(r.id, r.idempotency_key, r.amount, r.status, r.kind) for r in rows] == [
         (injected["id"], "acct/1:pay 1", 4321, "succeeded", "transfer")
     ]
-    assert rows[0].created_at <= generated_at
+    assert rows[0].created_at_ms <= generated_at

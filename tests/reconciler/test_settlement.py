@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from payments.reconciler.settlement import Finding, MatchReport, OurOp, OurPosting, PspRow, match
+from payments.reconciler.settlement import Finding, MatchReport, OurOp, OurPosting, match
+from payments.schemas.ledger import LedgerTxKind
+from payments.schemas.psp_movement import PspMovement
 from payments.schemas.settlement import DiscrepancyKind as K
 
 JUDGE = 1_000_000  # judge_before_ms: the report's generation time minus the grace
@@ -25,7 +28,7 @@ def op(
 def post(
     op_id: str, *, amount: int = 1_000, kind: str = "payment", at: int = OLD, account: str = "acc_1"
 ) -> OurPosting:
-    return OurPosting(f"{op_id}:{kind}", op_id, account, kind, amount, at)
+    return OurPosting(f"{op_id}:{kind}", op_id, account, LedgerTxKind(kind), amount, at)
 
 
 def row(
@@ -37,11 +40,14 @@ def row(
     kind: str = "transfer",
     at: int = OLD,
     currency: str = "EUR",
-) -> PspRow:
-    return PspRow(mv, kind, key, status, amount, currency, at)
+) -> PspMovement:
+    return PspMovement.model_validate(
+        {"id": mv, "kind": kind, "idempotency_key": key, "status": status, "amount": amount,
+         "currency": currency, "created_at": datetime.fromtimestamp(at / 1000, UTC)}
+    )  # fmt: skip
 
 
-def run(ops: Sequence[OurOp], posts: Sequence[OurPosting], report: Sequence[PspRow]) -> MatchReport:
+def run(ops: Sequence[OurOp], posts: Sequence[OurPosting], report: Sequence[PspMovement]) -> MatchReport:
     by_op: dict[str, list[OurPosting]] = {}
     for p in posts:
         by_op.setdefault(p.op_id, []).append(p)

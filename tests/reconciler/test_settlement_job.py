@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from payments.psp_sim.models import Movement, SettlementReport
-from payments.reconciler.settlement import Finding, PspRow
+from payments.reconciler.settlement import Finding
 from payments.reconciler.settlement_job import parse_report, to_discrepancy
 from payments.schemas.settlement import SETTLEMENT_ADAPTER, Discrepancy, DiscrepancyKind
 
@@ -49,11 +49,14 @@ def test_the_simulators_report_parses_into_rows_and_generation_time() -> None:
     assert isinstance(body["generated_at"], str)  # ISO-8601 on the wire
     rows, generated_at = parse_report(body)
     assert generated_at == T0_MS
-    assert rows == [
-        PspRow("mv_1", "transfer", "pay_1", "succeeded", 1250, "EUR", T0_MS - 10_000),
-        PspRow("mv_2", "charge", "top_1", "failed", 99, "USD", T0_MS - 1),
-        PspRow("rf_1", "refund", "rf_key", "succeeded", 5, "EUR", T0_MS),
+    assert [
+        (r.id, r.kind, r.idempotency_key, r.status, r.amount, r.currency, r.created_at_ms) for r in rows
+    ] == [
+        ("mv_1", "transfer", "pay_1", "succeeded", 1250, "EUR", T0_MS - 10_000),
+        ("mv_2", "charge", "top_1", "failed", 99, "USD", T0_MS - 1),
+        ("rf_1", "refund", "rf_key", "succeeded", 5, "EUR", T0_MS),
     ]
+    assert rows[1].failure_code == "card_declined"
 
 
 def test_an_empty_report_is_not_malformed() -> None:
@@ -71,7 +74,7 @@ def test_offsets_are_honoured() -> None:
     }  # fmt: skip
     rows, generated_at = parse_report(body)
     assert generated_at == T0_MS
-    assert rows[0].created_at == T0_MS
+    assert rows[0].created_at_ms == T0_MS
 
 
 def test_a_movement_without_a_key_parses_with_none() -> None:
