@@ -82,6 +82,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="accounts of (b) and (c) (default: the profile's; fewer load faster)",
     )
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        default=None,
+        help="partitions per topic of our stack (default: the profile's, 2 per core and at least 4)",
+    )
     parser.add_argument("--keep-state", action="store_true", help="keep the state folder (logs) afterwards")
     return parser
 
@@ -117,6 +123,8 @@ def _select(profile: Profile, args: argparse.Namespace) -> Profile:
         wait = max(cap.prefer_wait_s, math.ceil(args.p99_bound) + 1)
         cap = replace(cap, sweep=replace(cap.sweep, p99_bound_s=args.p99_bound), prefer_wait_s=wait)
     profile = replace(profile, capacity=cap)
+    if args.partitions:
+        profile = replace(profile, partitions=args.partitions)
     if args.accounts:
         profile = replace(profile, accounts=args.accounts)
     if args.gateway_rounds:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from bench.sweep import SweepSpec
+from payments.devstack.up import dev_partitions
 
 
 class System(StrEnum):
@@ -181,7 +182,7 @@ FULL = Profile(
     accounts=100_000,
     hot_users=50,
     zipf_s=1.1,
-    partitions=16,
+    partitions=dev_partitions(),
     scenarios=_psp_latency(10, rate=100, latencies=PSP_LATENCIES_MS),
     closed=_closed(10),
     processor=ProcessorSpec(hot_payments=30_000, uniform_accounts=5_000, uniform_payments=30_000),
@@ -210,7 +211,7 @@ QUICK = Profile(
     accounts=10_000,
     hot_users=50,
     zipf_s=1.1,
-    partitions=16,
+    partitions=dev_partitions(),
     # (d) at one latency only: the others are the full run's.
     scenarios=_psp_latency(4, rate=50, latencies=(1500,)),
     closed=_closed(2.5),
