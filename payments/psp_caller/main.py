@@ -5,7 +5,7 @@
 
 Flags override ``PAYMENTS_*`` environment variables (``PAYMENTS_PSP_URL``, ``PAYMENTS_MAX_IN_FLIGHT``,
 ``PAYMENTS_KAFKA__BOOTSTRAP``...), which override the running dev stack's broker and PSP, which override the
-defaults below (payments/service.py).
+defaults in ``PspCallerSettings`` (payments/service.py says how).
 """
 
 from __future__ import annotations
