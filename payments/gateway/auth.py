@@ -21,8 +21,6 @@ cut off from Redis cannot learn of any revocation and serves what it cached (``p
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import logging
 import math
@@ -30,12 +28,15 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from payments.gateway.errors import DependencyUnavailable, GatewayError
+from payments.gateway.pubsub import Subscription
 from payments.schemas.commands import Identifier
 from payments.schemas.errors import ErrorCode
 
@@ -45,7 +46,6 @@ KEY_PREFIX = "pk_"
 _CACHE_MAX_ENTRIES = 10_000
 # Channel on which the sha256 hex of a revoked or rotated key is published (``payments.gateway.keys``).
 REVOKED_CHANNEL = "apikeys:revoked"
-_RECONNECT_BACKOFF_S = (0.1, 0.5, 1.0, 2.0)
 
 
 class Role(StrEnum):
@@ -137,60 +137,16 @@ class Authenticator:
         return principal
 
 
-class RevocationListener:
+class RevocationListener(Subscription):
     """Subscribes to :data:`REVOKED_CHANNEL` and makes ``auth`` forget what it announces (a background task
     per gateway process, like ``waiter.ResultWaiter``; see the module docstring for what it cannot see)."""
 
     def __init__(self, redis: Redis, auth: Authenticator) -> None:
-        self._redis = redis
+        super().__init__(redis, name="apikey-revocations")
         self._auth = auth
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
-        self.subscribed = False
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._listen(), name="apikey-revocations")
+    async def subscribe(self, pubsub: PubSub) -> None:
+        await pubsub.subscribe(REVOKED_CHANNEL)
 
-    async def stop(self) -> None:
-        self._stopping = True
-        if self._task is None:
-            return
-        # As in ResultWaiter.stop: redis-py may swallow one cancellation inside get_message's time-out.
-        for _ in range(100):
-            self._task.cancel()
-            done, _ = await asyncio.wait({self._task}, timeout=0.2)
-            if done:
-                break
-        with contextlib.suppress(asyncio.CancelledError):
-            if self._task.done():
-                self._task.result()
-        self._task = None
-
-    async def _listen(self) -> None:
-        attempt = 0
-        while not self._stopping:
-            pubsub = self._redis.pubsub()
-            try:
-                await pubsub.subscribe(REVOKED_CHANNEL)
-                while not self._stopping:
-                    msg = await pubsub.get_message(ignore_subscribe_messages=False, timeout=1.0)
-                    if msg is None:
-                        continue
-                    if msg["type"] == "subscribe":
-                        self.subscribed = True
-                        attempt = 0
-                    elif msg["type"] == "message":
-                        self._auth.forget(bytes(msg["data"]).decode())
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, OSError) as exc:
-                self.subscribed = False
-                delay = _RECONNECT_BACKOFF_S[min(attempt, len(_RECONNECT_BACKOFF_S) - 1)]
-                attempt += 1
-                log.warning(
-                    "API-key revocations unavailable (%s); retrying in %.1fs", type(exc).__name__, delay
-                )
-                await asyncio.sleep(delay)
-            finally:
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # unannotated in redis-py
+    def on_message(self, msg: dict[str, Any]) -> None:
+        self._auth.forget(bytes(msg["data"]).decode())

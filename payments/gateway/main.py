@@ -1,7 +1,8 @@
 """``payments gateway --host H --port P [--workers N]``: serve the HTTP API with uvicorn.
 
-Other settings come from the environment (``PAYMENTS_KAFKA__BOOTSTRAP``, ``PAYMENTS_REDIS__URL``, ...;
-see ``payments.gateway.settings``); command-line flags win over the environment.
+Settings come from flags (``--bootstrap``, ``--host``, ``--port``, ``--workers``, ``--log-level``), then the
+environment (``PAYMENTS_KAFKA__BOOTSTRAP``, ``PAYMENTS_REDIS__URL``, ...; see ``payments.gateway.settings``),
+then a running dev stack's ``.devstack/stack.json`` (``payments.service``), then defaults.
 
 Workers: ``settings.workers`` processes (default one per core) share the listening socket; uvicorn's
 supervisor restarts a worker that dies. Each worker builds its own app (``app_from_environment``: event
@@ -18,7 +19,7 @@ workers, dead ones included, so counters stay monotone across a worker restart.
 
 from __future__ import annotations
 
-import argparse
+import logging
 import os
 import shutil
 import tempfile
@@ -28,9 +29,13 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from payments import service
 from payments.gateway.app import create_app
 from payments.gateway.settings import GatewaySettings
 from payments.observability import configure_logging
+from payments.settings import kafka_env
+
+log = logging.getLogger(__name__)
 
 _LOG_LEVEL_ENV = "PAYMENTS_GATEWAY_LOG_LEVEL"  # how the supervisor tells its workers the --log-level
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -59,20 +64,20 @@ def _metrics_dir() -> Path | None:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="payments gateway", description=__doc__)
+    parser = service.parser("payments gateway", __doc__, ops=False)  # /healthz, /readyz, /metrics are routes
     parser.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port (default 8080)")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
-    parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
-    overrides: dict[str, Any] = {
-        k: v
-        for k, v in (("host", args.host), ("port", args.port), ("workers", args.workers))
-        if v is not None
-    }
-    settings = GatewaySettings(**overrides)  # validated here, so a bad setting fails before any worker starts
+    # Flags > environment > the running dev stack > defaults; validated here, so that a bad setting fails
+    # before any worker starts.
+    settings, resolution = service.settings(
+        GatewaySettings, args, host=args.host, port=args.port, workers=args.workers
+    )
+    log_level = args.log_level or os.environ.get("PAYMENTS_LOG_LEVEL", "INFO")
+    configure_logging("gateway", log_level)
+    log.info("settings: %s", resolution.describe(settings))
     workers = settings.workers or os.cpu_count() or 1
-    configure_logging("gateway", args.log_level)
     common: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -87,9 +92,14 @@ def main(argv: list[str]) -> int:
         uvicorn.run(create_app(settings), **common)
         return 0
     created = _metrics_dir()
-    # The workers read their settings from the environment: flags become environment variables.
-    os.environ.update({f"PAYMENTS_{k.upper()}": str(v) for k, v in overrides.items()})
-    os.environ[_LOG_LEVEL_ENV] = args.log_level
+    # The workers read their settings from the environment: what was resolved here (flags, the dev stack)
+    # becomes environment variables.
+    os.environ.update(kafka_env(settings.kafka))
+    os.environ["PAYMENTS_REDIS__URL"] = settings.redis.url
+    os.environ.update({f"PAYMENTS_{k.upper()}": str(getattr(settings, k)) for k in ("host", "port")})
+    if settings.workers is not None:
+        os.environ["PAYMENTS_WORKERS"] = str(settings.workers)
+    os.environ[_LOG_LEVEL_ENV] = log_level
     try:
         uvicorn.run("payments.gateway.main:app_from_environment", factory=True, workers=workers, **common)
     finally:

@@ -17,77 +17,36 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
+from payments.gateway.pubsub import Subscription
 from payments.readmodel.layout import NOTIFY_PREFIX
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_RECONNECT_BACKOFF_S = (0.1, 0.5, 1.0, 2.0)
 
-
-class ResultWaiter:
+class ResultWaiter(Subscription):
     def __init__(self, redis: Redis, *, recheck_s: float) -> None:
-        self._redis = redis
+        super().__init__(redis, name="opdone-listener")
         self._recheck_s = recheck_s
         self._waiters: dict[str, set[asyncio.Event]] = {}
-        self._task: asyncio.Task[None] | None = None
-        self.subscribed = False
-        self._stopping = False
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._listen(), name="opdone-listener")
+    async def subscribe(self, pubsub: PubSub) -> None:
+        await pubsub.psubscribe(NOTIFY_PREFIX + "*")
 
-    async def stop(self) -> None:
-        self._stopping = True
-        if self._task is not None:
-            # redis-py's get_message(timeout=...) can swallow a cancellation that lands inside its own
-            # time-out handling, so one cancel() may be lost and awaiting the task would hang forever
-            # (seen as a 10-minute test hang). Cancel until it is done; the flag ends the loops too.
-            for _ in range(100):
-                self._task.cancel()
-                done, _ = await asyncio.wait({self._task}, timeout=0.2)
-                if done:
-                    break
-            with contextlib.suppress(asyncio.CancelledError):
-                if self._task.done():
-                    self._task.result()
-            self._task = None
+    def on_subscribed(self) -> None:
+        # Anything published while we were not subscribed is gone: wake every waiter so it re-reads the
+        # read model now rather than at its next recheck.
+        self._wake_all()
 
-    async def _listen(self) -> None:
-        attempt = 0
-        while not self._stopping:
-            pubsub = self._redis.pubsub()
-            try:
-                await pubsub.psubscribe(NOTIFY_PREFIX + "*")
-                while not self._stopping:
-                    msg = await pubsub.get_message(ignore_subscribe_messages=False, timeout=1.0)
-                    if msg is None:
-                        continue
-                    if msg["type"] == "psubscribe":
-                        self.subscribed = True
-                        attempt = 0
-                        # Anything published while we were not subscribed is gone: wake every waiter
-                        # so it re-reads the read model now rather than at its next recheck.
-                        self._wake_all()
-                    elif msg["type"] == "pmessage":
-                        self._wake(bytes(msg["channel"]).decode()[len(NOTIFY_PREFIX) :])
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, OSError) as exc:
-                self.subscribed = False
-                delay = _RECONNECT_BACKOFF_S[min(attempt, len(_RECONNECT_BACKOFF_S) - 1)]
-                attempt += 1
-                log.warning("result notifications unavailable (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-            finally:
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # unannotated in redis-py
+    def on_message(self, msg: dict[str, Any]) -> None:
+        self._wake(bytes(msg["channel"]).decode()[len(NOTIFY_PREFIX) :])
 
     def _wake(self, command_id: str) -> None:
         for event in self._waiters.get(command_id, ()):

@@ -33,11 +33,19 @@ def _children(pid: int) -> set[int]:
     return out
 
 
+def _cmdline(pid: int) -> str:
+    """A process's command line, or "" if it has exited since it was listed (a worker being replaced)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
+        return ""
+
+
 def _workers(pid: int, n: int, timeout_s: float = 30) -> set[int]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         # uvicorn's spawn context also starts a resource tracker: workers are the children serving HTTP.
-        kids = {k for k in _children(pid) if "resource_tracker" not in Path(f"/proc/{k}/cmdline").read_text()}
+        kids = {k for k in _children(pid) if (cmd := _cmdline(k)) and "resource_tracker" not in cmd}
         if len(kids) == n:
             return kids
         time.sleep(0.2)
