@@ -183,7 +183,7 @@ FULL = Profile(
     hot_users=50,
     zipf_s=1.1,
     partitions=dev_partitions(),
-    scenarios=_psp_latency(10, rate=100, latencies=PSP_LATENCIES_MS),
+    scenarios=_psp_latency(8, rate=100, latencies=PSP_LATENCIES_MS),
     closed=_closed(10),
     processor=ProcessorSpec(hot_payments=30_000, uniform_accounts=5_000, uniform_payments=30_000),
     gateway=GatewaySpec(duration_s=8, rounds=2),
